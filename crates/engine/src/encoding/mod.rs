@@ -1,0 +1,122 @@
+//! Encodings: fixed or trainable feature maps applied to the (already range-mapped) input before the network.
+//!
+//! Each encoding is one file with a spec type (its config, parsed from TOML or from the CLI's `name:arg:arg` form)
+//! and a runtime type implementing [`Encoding`]. Adding one is that file plus one line in `registry!` below.
+
+use crate::error::{EngineError, Result};
+use serde::{Deserialize, Serialize};
+
+pub mod identity;
+
+/// What a spec gets to build its encoding.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    pub input_dims: usize,
+    /// Seed for encodings with random but fixed parts (e.g. Gaussian feature matrices).
+    pub seed: u64,
+    /// Largest number of features a tensor-product encoding may produce before it refuses.
+    pub max_features: usize,
+}
+
+/// A feature map `[batch, input_dims] -> [batch, output_dims]`, optionally with trainable parameters.
+pub trait Encoding: Send + Sync + std::fmt::Debug {
+    /// Human-readable description including its arguments, e.g. `fourier(64)`.
+    fn describe(&self) -> String;
+    fn input_dims(&self) -> usize;
+    fn output_dims(&self) -> usize;
+    fn n_params(&self) -> usize {
+        0
+    }
+    /// Initialises this encoding's parameters (a slice of the model's flat parameter vector).
+    fn init_params(&self, _params: &mut [f32], _rng: &mut crate::rng::Rng) {}
+    /// Approximate floating-point operations per sample of the forward pass.
+    fn flops_per_sample(&self) -> u64;
+    /// `output[b, j]` for every row of `input`. Both buffers are row-major; the batch is `input.len() / input_dims`.
+    fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]);
+    /// Writes (overwrites, never accumulates) the gradient of the loss with respect to the parameters into
+    /// `grad_params` and, when asked, with respect to the input into `grad_input`.
+    fn backward(
+        &self,
+        params: &[f32],
+        input: &[f32],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+    );
+}
+
+/// A config type of one encoding.
+pub trait EncodingSpec: Sized {
+    /// Parses the arguments of the CLI form: `taylor:8` gives `["8"]`.
+    fn from_args(args: &[&str]) -> Result<Self>;
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoding>>;
+    /// The input range the data's domain is mapped to before this encoding.
+    fn default_input_range(&self) -> (f32, f32) {
+        (-1.0, 1.0)
+    }
+}
+
+macro_rules! registry {
+    ($($cli:literal => $variant:ident($spec:ty)),* $(,)?) => {
+        /// Every encoding, chosen by `type = "..."` in config or by `name:args` on the command line.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+        pub enum EncodingConfig {
+            $($variant($spec)),*
+        }
+
+        impl EncodingConfig {
+            pub const NAMES: &'static [&'static str] = &[$($cli),*];
+
+            /// Parses the CLI form `name[:arg[:arg...]]`.
+            pub fn parse(spec: &str) -> Result<Self> {
+                let mut parts = spec.split(':');
+                let name = parts.next().unwrap_or("").trim();
+                let args: Vec<&str> = parts.collect();
+                match name.replace('_', "-").as_str() {
+                    $($cli => Ok(EncodingConfig::$variant(<$spec as EncodingSpec>::from_args(&args)?)),)*
+                    _ => Err(EngineError::config("encoding", format!("unknown encoding '{name}', expected one of: {}", Self::NAMES.join(", ")))),
+                }
+            }
+
+            pub fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoding>> {
+                match self { $(EncodingConfig::$variant(s) => s.build(ctx)),* }
+            }
+
+            pub fn default_input_range(&self) -> (f32, f32) {
+                match self { $(EncodingConfig::$variant(s) => s.default_input_range()),* }
+            }
+        }
+    };
+}
+
+registry! {
+    "identity" => Identity(identity::IdentitySpec),
+}
+
+impl Default for EncodingConfig {
+    fn default() -> Self {
+        EncodingConfig::Identity(identity::IdentitySpec {})
+    }
+}
+
+/// Parses one positional integer argument of a CLI spec, naming the encoding and argument in errors.
+pub fn parse_arg<T: std::str::FromStr>(
+    encoding: &str,
+    what: &str,
+    args: &[&str],
+    index: usize,
+    default: Option<T>,
+) -> Result<T> {
+    match args.get(index) {
+        Some(s) => s.trim().parse().map_err(|_| {
+            EngineError::config(format!("encoding {encoding}"), format!("{what} must be a number, got '{s}'"))
+        }),
+        None => default.ok_or_else(|| {
+            EngineError::config(
+                format!("encoding {encoding}"),
+                format!("missing {what} (e.g. {encoding}:{what_example})", what_example = "8"),
+            )
+        }),
+    }
+}

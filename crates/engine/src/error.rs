@@ -1,0 +1,30 @@
+//! Errors raised by the engine. Every variant renders as one line that names the input and what was expected.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// A configuration value is invalid: `field` names the key, `message` says what was expected.
+    #[error("{field}: {message}")]
+    Config { field: String, message: String },
+    /// Buffers or data do not have the shape the model expects.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// A checkpoint could not be read or written.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EngineError::Config { field: field.into(), message: message.into() }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

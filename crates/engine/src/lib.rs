@@ -1,0 +1,10 @@
+//! approxlab's training engine: models composed of an input map, an encoding, a network and an output head,
+//! trained with a loss, an optimizer and a learning-rate schedule, on the CPU, with no allocation per step.
+
+pub mod encoding;
+pub mod error;
+pub mod gradcheck;
+pub mod linalg;
+pub mod rng;
+
+pub use error::{EngineError, Result};
