@@ -8,3 +8,6 @@ pub mod linalg;
 pub mod rng;
 
 pub use error::{EngineError, Result};
+pub mod activation;
+pub mod network;
+pub mod rows;
