@@ -9,5 +9,9 @@ pub mod rng;
 
 pub use error::{EngineError, Result};
 pub mod activation;
+pub mod head;
+pub mod loss;
 pub mod network;
+pub mod optimizer;
 pub mod rows;
+pub mod schedule;

@@ -1,0 +1,312 @@
+//! Optimizers over the model's flat parameter vector, with parameter groups that scale the learning rate.
+
+use crate::error::{EngineError, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+fn beta1() -> f32 {
+    0.9
+}
+fn beta2() -> f32 {
+    0.999
+}
+fn adam_eps() -> f32 {
+    1e-8
+}
+fn adamw_decay() -> f32 {
+    0.01
+}
+fn momentum() -> f32 {
+    0.9
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    Adam {
+        #[serde(default = "beta1")]
+        beta1: f32,
+        #[serde(default = "beta2")]
+        beta2: f32,
+        #[serde(default = "adam_eps")]
+        eps: f32,
+    },
+    /// Adam with decoupled weight decay (Loshchilov and Hutter).
+    #[serde(rename = "adamw")]
+    AdamW {
+        #[serde(default = "beta1")]
+        beta1: f32,
+        #[serde(default = "beta2")]
+        beta2: f32,
+        #[serde(default = "adam_eps")]
+        eps: f32,
+        #[serde(default = "adamw_decay")]
+        weight_decay: f32,
+    },
+    /// SGD with (heavy-ball) momentum, as PyTorch's `SGD` without dampening.
+    Sgd {
+        #[serde(default = "momentum")]
+        momentum: f32,
+        #[serde(default)]
+        weight_decay: f32,
+    },
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam { beta1: beta1(), beta2: beta2(), eps: adam_eps() }
+    }
+}
+
+impl OptimizerConfig {
+    pub const FORMS: &'static str = "adam, adamw[:WEIGHT_DECAY], sgd[:MOMENTUM]";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        let (name, arg) = s.split_once(':').map_or((s.trim(), None), |(n, a)| (n.trim(), Some(a.trim())));
+        let num = |a: &str, what: &str| -> Result<f32> {
+            a.parse().map_err(|_| EngineError::config("optimizer", format!("{what} must be a number, got '{a}'")))
+        };
+        let cfg = match (name, arg) {
+            ("adam", None) => OptimizerConfig::default(),
+            ("adamw", a) => OptimizerConfig::AdamW {
+                beta1: beta1(),
+                beta2: beta2(),
+                eps: adam_eps(),
+                weight_decay: a.map(|a| num(a, "weight decay")).transpose()?.unwrap_or(adamw_decay()),
+            },
+            ("sgd", a) => OptimizerConfig::Sgd {
+                momentum: a.map(|a| num(a, "momentum")).transpose()?.unwrap_or(momentum()),
+                weight_decay: 0.0,
+            },
+            _ => {
+                return Err(EngineError::config(
+                    "optimizer",
+                    format!("unknown optimizer '{s}', expected one of: {}", Self::FORMS),
+                ))
+            }
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let in_unit = |v: f32, what: &str| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(EngineError::config(format!("optimizer {what}"), format!("must be in [0, 1), got {v}")))
+            }
+        };
+        let non_negative = |v: f32, what: &str| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(EngineError::config(format!("optimizer {what}"), format!("must be a number >= 0, got {v}")))
+            }
+        };
+        match *self {
+            OptimizerConfig::Adam { beta1, beta2, eps } => {
+                in_unit(beta1, "beta1")?;
+                in_unit(beta2, "beta2")?;
+                non_negative(eps, "eps")
+            }
+            OptimizerConfig::AdamW { beta1, beta2, eps, weight_decay } => {
+                in_unit(beta1, "beta1")?;
+                in_unit(beta2, "beta2")?;
+                non_negative(eps, "eps")?;
+                non_negative(weight_decay, "weight_decay")
+            }
+            OptimizerConfig::Sgd { momentum, weight_decay } => {
+                in_unit(momentum, "momentum")?;
+                non_negative(weight_decay, "weight_decay")
+            }
+        }
+    }
+}
+
+/// A contiguous range of parameters trained with `lr * lr_scale`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamGroup {
+    pub name: String,
+    pub range: Range<usize>,
+    pub lr_scale: f32,
+}
+
+/// Optimizer state: first and second moments (only those the method needs) and the step count.
+#[derive(Debug, Clone)]
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub t: u64,
+}
+
+/// Parameters handed to one Rayon task; fixed so that results do not depend on the thread count.
+const CHUNK: usize = 1 << 13;
+
+impl Optimizer {
+    pub fn new(config: OptimizerConfig, n_params: usize) -> Optimizer {
+        let (m, v) = match config {
+            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => (vec![0.0; n_params], vec![0.0; n_params]),
+            OptimizerConfig::Sgd { momentum, .. } => {
+                (if momentum > 0.0 { vec![0.0; n_params] } else { vec![] }, vec![])
+            }
+        };
+        Optimizer { config, m, v, t: 0 }
+    }
+
+    /// One update of `params` from `grads` at learning rate `lr`, per group.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32, groups: &[ParamGroup]) {
+        self.t += 1;
+        let t = self.t as i32;
+        for group in groups {
+            let r = group.range.clone();
+            let lr = lr * group.lr_scale;
+            let (p, g) = (&mut params[r.clone()], &grads[r.clone()]);
+            match self.config {
+                OptimizerConfig::Adam { beta1, beta2, eps } | OptimizerConfig::AdamW { beta1, beta2, eps, .. } => {
+                    let decay = match self.config {
+                        OptimizerConfig::AdamW { weight_decay, .. } => 1.0 - lr * weight_decay,
+                        _ => 1.0,
+                    };
+                    // PyTorch's formulation, so that fixtures agree to rounding.
+                    let step_size = lr / (1.0 - beta1.powi(t));
+                    let bc2_sqrt = (1.0 - beta2.powi(t)).sqrt();
+                    let (m, v) = (&mut self.m[r.clone()], &mut self.v[r]);
+                    p.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .for_each(|(((p, g), m), v)| {
+                            for i in 0..p.len() {
+                                let gi = g[i];
+                                m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
+                                v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
+                                let denom = v[i].sqrt() / bc2_sqrt + eps;
+                                p[i] = p[i] * decay - step_size * m[i] / denom;
+                            }
+                        });
+                }
+                OptimizerConfig::Sgd { momentum, weight_decay } => {
+                    let first = self.t == 1;
+                    if momentum > 0.0 {
+                        let m = &mut self.m[r];
+                        p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).for_each(
+                            |((p, g), m)| {
+                                for i in 0..p.len() {
+                                    let gi = g[i] + weight_decay * p[i];
+                                    m[i] = if first { gi } else { momentum * m[i] + gi };
+                                    p[i] -= lr * m[i];
+                                }
+                            },
+                        );
+                    } else {
+                        p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(p, g)| {
+                            for i in 0..p.len() {
+                                p[i] -= lr * (g[i] + weight_decay * p[i]);
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sum of squares of `values`, in f64, reduced in a fixed order so that it is bitwise reproducible.
+pub fn sum_of_squares(values: &[f32]) -> f64 {
+    let partial: Vec<f64> =
+        values.par_chunks(CHUNK).map(|c| c.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>()).collect();
+    partial.iter().sum()
+}
+
+/// Scales `grads` so that their global norm is at most `max_norm` (PyTorch's `clip_grad_norm_`). Returns the norm
+/// before clipping.
+pub fn clip_grad_norm(grads: &mut [f32], norm: f64, max_norm: f32) {
+    let coef = max_norm as f64 / (norm + 1e-6);
+    if coef < 1.0 {
+        let coef = coef as f32;
+        grads.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|g| *g *= coef));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(n: usize) -> Vec<ParamGroup> {
+        vec![ParamGroup { name: "all".into(), range: 0..n, lr_scale: 1.0 }]
+    }
+
+    #[test]
+    fn adam_matches_its_formula() {
+        let mut opt = Optimizer::new(OptimizerConfig::default(), 2);
+        let mut p = vec![1.0f32, -2.0];
+        let grads = [[0.5f32, -1.0], [0.1, 0.3]];
+        let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-8f64, 0.01f64);
+        let (mut m, mut v, mut want) = ([0.0f64; 2], [0.0f64; 2], [1.0f64, -2.0]);
+        for (t, g) in grads.iter().enumerate() {
+            opt.step(&mut p, g, lr as f32, &all(2));
+            let t = t as i32 + 1;
+            for i in 0..2 {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i] as f64;
+                v[i] = b2 * v[i] + (1.0 - b2) * (g[i] as f64).powi(2);
+                let mhat = m[i] / (1.0 - b1.powi(t));
+                let vhat = v[i] / (1.0 - b2.powi(t));
+                want[i] -= lr * mhat / (vhat.sqrt() + eps);
+            }
+        }
+        for i in 0..2 {
+            assert!((p[i] as f64 - want[i]).abs() < 1e-6, "{} vs {}", p[i], want[i]);
+        }
+    }
+
+    #[test]
+    fn adamw_decays_and_sgd_uses_momentum() {
+        let mut opt =
+            Optimizer::new(OptimizerConfig::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.5 }, 1);
+        let mut p = vec![2.0];
+        opt.step(&mut p, &[0.0], 0.1, &all(1));
+        // zero gradient: only the decoupled decay acts
+        assert!((p[0] - 2.0 * (1.0 - 0.1 * 0.5)).abs() < 1e-7);
+
+        let mut sgd = Optimizer::new(OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, 1);
+        let mut p = vec![0.0];
+        sgd.step(&mut p, &[1.0], 0.1, &all(1));
+        sgd.step(&mut p, &[1.0], 0.1, &all(1));
+        // buffers 1 then 1.9
+        assert!((p[0] - -(0.1 + 0.19)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn groups_scale_the_learning_rate() {
+        let mut sgd = Optimizer::new(OptimizerConfig::Sgd { momentum: 0.0, weight_decay: 0.0 }, 2);
+        let mut p = vec![0.0, 0.0];
+        let groups = vec![
+            ParamGroup { name: "encoding".into(), range: 0..1, lr_scale: 10.0 },
+            ParamGroup { name: "network".into(), range: 1..2, lr_scale: 1.0 },
+        ];
+        sgd.step(&mut p, &[1.0, 1.0], 0.1, &groups);
+        assert_eq!(p, vec![-1.0, -0.1]);
+    }
+
+    #[test]
+    fn clipping_scales_to_the_max_norm() {
+        let mut g = vec![3.0, 4.0];
+        let norm = sum_of_squares(&g).sqrt();
+        assert_eq!(norm, 5.0);
+        clip_grad_norm(&mut g, norm, 1.0);
+        assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
+        let mut small = vec![0.1];
+        clip_grad_norm(&mut small, 0.1, 1.0);
+        assert_eq!(small, vec![0.1]);
+    }
+
+    #[test]
+    fn rejects_bad_hyperparameters() {
+        assert!(OptimizerConfig::parse("sgd:1.5").unwrap_err().to_string().contains("momentum"));
+        assert!(OptimizerConfig::parse("rmsprop").unwrap_err().to_string().contains("adam"));
+        assert!(OptimizerConfig::parse("adamw:nan").is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! Learning-rate schedules: the learning rate as a function of the step.
+
+use crate::error::{EngineError, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// Every `every` steps multiply by `gamma` (the video's "periodically reduce the learning rate").
+    Step { every: u64, gamma: f32 },
+    /// `lr * gamma^step`.
+    Exponential { gamma: f32 },
+    /// Linear warm-up from 0 over `warmup` steps, then a half cosine down to `min_lr` at step `total`.
+    Cosine {
+        #[serde(default)]
+        warmup: u64,
+        /// Defaults to the run's step budget.
+        #[serde(default)]
+        total: Option<u64>,
+        #[serde(default)]
+        min_lr: f32,
+    },
+}
+
+impl Schedule {
+    pub const FORMS: &'static str = "constant, step:EVERY:GAMMA, exp:GAMMA, cosine[:WARMUP[:MIN_LR]]";
+
+    pub fn parse(s: &str) -> Result<Schedule> {
+        let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+        let num = |i: usize, what: &str| -> Result<f64> {
+            let v = parts.get(i).ok_or_else(|| {
+                EngineError::config("schedule", format!("'{s}': missing {what}; expected one of: {}", Self::FORMS))
+            })?;
+            v.parse().map_err(|_| EngineError::config("schedule", format!("'{s}': {what} must be a number, got '{v}'")))
+        };
+        let sched = match (parts[0], parts.len()) {
+            ("constant", 1) => Schedule::Constant,
+            ("step", 3) => Schedule::Step { every: num(1, "EVERY")? as u64, gamma: num(2, "GAMMA")? as f32 },
+            ("exp" | "exponential", 2) => Schedule::Exponential { gamma: num(1, "GAMMA")? as f32 },
+            ("cosine", 1..=3) => Schedule::Cosine {
+                warmup: if parts.len() > 1 { num(1, "WARMUP")? as u64 } else { 0 },
+                total: None,
+                min_lr: if parts.len() > 2 { num(2, "MIN_LR")? as f32 } else { 0.0 },
+            },
+            _ => {
+                return Err(EngineError::config(
+                    "schedule",
+                    format!("unknown schedule '{s}', expected one of: {}", Self::FORMS),
+                ))
+            }
+        };
+        sched.validate()?;
+        Ok(sched)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Schedule::Step { every, gamma } => {
+                if every == 0 {
+                    return Err(EngineError::config("schedule step every", "must be at least 1"));
+                }
+                check_gamma(gamma)
+            }
+            Schedule::Exponential { gamma } => check_gamma(gamma),
+            Schedule::Cosine { min_lr, .. } if !(min_lr.is_finite() && min_lr >= 0.0) => {
+                Err(EngineError::config("schedule cosine min_lr", format!("must be a number >= 0, got {min_lr}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fills in a cosine schedule's length from the run's step budget.
+    pub fn with_default_total(mut self, steps: Option<u64>) -> Schedule {
+        if let Schedule::Cosine { total: total @ None, .. } = &mut self {
+            *total = steps;
+        }
+        self
+    }
+
+    /// The learning rate at 0-based `step` for a base rate `lr`.
+    pub fn lr(&self, lr: f32, step: u64) -> f32 {
+        match *self {
+            Schedule::Constant => lr,
+            Schedule::Step { every, gamma } => lr * gamma.powi((step / every).min(i32::MAX as u64) as i32),
+            Schedule::Exponential { gamma } => lr * (gamma as f64).powf(step as f64) as f32,
+            Schedule::Cosine { warmup, total, min_lr } => {
+                if step < warmup {
+                    return lr * (step + 1) as f32 / warmup as f32;
+                }
+                let Some(total) = total else { return lr };
+                if step >= total || total <= warmup {
+                    return min_lr;
+                }
+                let progress = (step - warmup) as f64 / (total - warmup) as f64;
+                (min_lr as f64 + 0.5 * (lr - min_lr) as f64 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+            }
+        }
+    }
+}
+
+fn check_gamma(gamma: f32) -> Result<()> {
+    if gamma.is_finite() && gamma > 0.0 && gamma <= 1.0 {
+        Ok(())
+    } else {
+        Err(EngineError::config("schedule gamma", format!("must be in (0, 1], got {gamma}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rates_at_given_steps() {
+        assert_eq!(Schedule::Constant.lr(0.01, 12345), 0.01);
+        let step = Schedule::Step { every: 100, gamma: 0.5 };
+        assert_eq!([step.lr(1.0, 0), step.lr(1.0, 99), step.lr(1.0, 100), step.lr(1.0, 250)], [1.0, 1.0, 0.5, 0.25]);
+        let exp = Schedule::Exponential { gamma: 0.99 };
+        assert!((exp.lr(1.0, 100) - 0.99f32.powi(100)).abs() < 1e-6);
+        let cos = Schedule::Cosine { warmup: 10, total: Some(110), min_lr: 0.0 };
+        assert_eq!(cos.lr(1.0, 0), 0.1);
+        assert_eq!(cos.lr(1.0, 9), 1.0);
+        assert_eq!(cos.lr(1.0, 10), 1.0);
+        assert!((cos.lr(1.0, 60) - 0.5).abs() < 1e-6);
+        assert!(cos.lr(1.0, 109) < 0.001);
+        assert_eq!(cos.lr(1.0, 500), 0.0);
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        assert_eq!(Schedule::parse("step:1000:0.5").unwrap(), Schedule::Step { every: 1000, gamma: 0.5 });
+        assert_eq!(Schedule::parse("cosine:100").unwrap(), Schedule::Cosine { warmup: 100, total: None, min_lr: 0.0 });
+        assert_eq!(
+            Schedule::parse("cosine").unwrap().with_default_total(Some(5)),
+            Schedule::Cosine { warmup: 0, total: Some(5), min_lr: 0.0 }
+        );
+        assert!(Schedule::parse("step:0:0.5").unwrap_err().to_string().contains("at least 1"));
+        assert!(Schedule::parse("step:10:2").unwrap_err().to_string().contains("gamma"));
+        assert!(Schedule::parse("linear").unwrap_err().to_string().contains("constant"));
+    }
+}
