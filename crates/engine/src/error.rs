@@ -13,6 +13,9 @@ pub enum EngineError {
     /// A checkpoint could not be read or written.
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: String, message: String },
+    /// Training produced a non-finite loss or gradient; the parameters are those before that step.
+    #[error("training diverged at step {step} (learning rate {lr}): loss is {loss}; try a smaller --lr")]
+    Diverged { step: u64, lr: f32, loss: f64 },
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -15,3 +15,8 @@ pub mod network;
 pub mod optimizer;
 pub mod rows;
 pub mod schedule;
+pub mod model;
+pub mod trainer;
+
+pub use model::{Model, ModelConfig};
+pub use trainer::{StepStats, TrainConfig, Trainer};

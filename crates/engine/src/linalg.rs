@@ -77,7 +77,9 @@ impl Backend for Cpu {
         let (a_cs, a_rs) = strides(op_a, m, k);
         let (b_cs, b_rs) = strides(op_b, k, n);
         let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 && m * n * k >= PARALLEL_THRESHOLD {
+        // Inside a Rayon task (e.g. chunked inference) the pool is already busy: nesting would only add overhead.
+        let nested = rayon::current_thread_index().is_some();
+        let parallelism = if threads > 1 && !nested && m * n * k >= PARALLEL_THRESHOLD {
             Parallelism::Rayon(threads)
         } else {
             Parallelism::None

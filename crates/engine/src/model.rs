@@ -1,0 +1,228 @@
+//! A model: input map -> encoding -> network -> output head, over one flat parameter vector laid out as
+//! `[encoding parameters | network parameters]`.
+
+use crate::encoding::{BuildContext, Encoding, EncodingConfig};
+use crate::error::{EngineError, Result};
+use crate::head::Head;
+use crate::network::{Network, NetworkConfig, ParamTensor};
+use crate::optimizer::ParamGroup;
+use crate::rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+fn default_max_features() -> usize {
+    1 << 20
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub encoding: EncodingConfig,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub head: Head,
+    /// The range each input dimension's domain is mapped to; by default the encoding's own (e.g. [-pi, pi] for
+    /// Fourier features, [-1, 1] otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_range: Option<[f32; 2]>,
+    /// Largest feature count a tensor-product encoding may produce.
+    #[serde(default = "default_max_features")]
+    pub max_features: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            encoding: EncodingConfig::default(),
+            network: NetworkConfig::default(),
+            head: Head::default(),
+            input_range: None,
+            max_features: default_max_features(),
+        }
+    }
+}
+
+/// Size and cost of one part, for introspection.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartSummary {
+    pub part: &'static str,
+    pub description: String,
+    pub outputs: usize,
+    pub params: usize,
+    pub flops_per_sample: u64,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub config: ModelConfig,
+    pub domain: Vec<(f64, f64)>,
+    pub seed: u64,
+    /// Per dimension: `mapped = raw * scale + shift`.
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    pub(crate) encoding: Box<dyn Encoding>,
+    pub(crate) network: Box<dyn Network>,
+    pub head: Head,
+    pub params: Vec<f32>,
+}
+
+/// Rows evaluated together by [`Model::predict`]: bounds its scratch memory whatever the number of points.
+const PREDICT_CHUNK: usize = 4096;
+
+impl Model {
+    /// Builds a model for data with the given input `domain` (one (lo, hi) per dimension) and output width, with
+    /// parameters initialised from `seed`.
+    pub fn new(config: ModelConfig, domain: &[(f64, f64)], output_dims: usize, seed: u64) -> Result<Model> {
+        if domain.is_empty() {
+            return Err(EngineError::config("data", "has no input dimensions"));
+        }
+        if output_dims == 0 {
+            return Err(EngineError::config("data", "has no output dimensions"));
+        }
+        for (d, &(lo, hi)) in domain.iter().enumerate() {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(EngineError::config(format!("domain dimension {d}"), format!("needs lo < hi, got [{lo}, {hi}]")));
+            }
+        }
+        let (r0, r1) = match config.input_range {
+            Some([a, b]) => (a, b),
+            None => config.encoding.default_input_range(),
+        };
+        if !(r0.is_finite() && r1.is_finite() && r0 < r1) {
+            return Err(EngineError::config("input_range", format!("needs lo < hi, got [{r0}, {r1}]")));
+        }
+        let scale: Vec<f32> = domain.iter().map(|(lo, hi)| ((r1 - r0) as f64 / (hi - lo)) as f32).collect();
+        let shift: Vec<f32> = domain.iter().zip(&scale).map(|((lo, _), s)| (r0 as f64 - lo * *s as f64) as f32).collect();
+        let ctx = BuildContext { input_dims: domain.len(), seed, max_features: config.max_features };
+        let encoding = config.encoding.build(&ctx)?;
+        let network = config.network.build(encoding.output_dims(), output_dims)?;
+        if config.head == Head::Softmax && output_dims < 2 {
+            return Err(EngineError::config("head", "softmax needs at least 2 outputs (classes)"));
+        }
+        let mut params = vec![0.0f32; encoding.n_params() + network.n_params()];
+        let (enc_p, net_p) = params.split_at_mut(encoding.n_params());
+        encoding.init_params(enc_p, &mut rng::derived(seed, "encoding init"));
+        network.init_params(net_p, &mut rng::derived(seed, "network init"));
+        let head = config.head;
+        Ok(Model { config, domain: domain.to_vec(), seed, scale, shift, encoding, network, head, params })
+    }
+
+    pub fn input_dims(&self) -> usize {
+        self.domain.len()
+    }
+    pub fn output_dims(&self) -> usize {
+        self.network.output_dims()
+    }
+    pub fn encoded_dims(&self) -> usize {
+        self.encoding.output_dims()
+    }
+    pub fn n_params(&self) -> usize {
+        self.params.len()
+    }
+    pub fn encoding(&self) -> &dyn Encoding {
+        self.encoding.as_ref()
+    }
+    pub fn network(&self) -> &dyn Network {
+        self.network.as_ref()
+    }
+    pub fn encoding_range(&self) -> Range<usize> {
+        0..self.encoding.n_params()
+    }
+    pub fn network_range(&self) -> Range<usize> {
+        self.encoding.n_params()..self.params.len()
+    }
+
+    /// Parameters and forward FLOPs per sample of each part.
+    pub fn summary(&self) -> Vec<PartSummary> {
+        vec![
+            PartSummary {
+                part: "encoding",
+                description: self.encoding.describe(),
+                outputs: self.encoding.output_dims(),
+                params: self.encoding.n_params(),
+                flops_per_sample: self.encoding.flops_per_sample(),
+            },
+            PartSummary {
+                part: "network",
+                description: self.network.describe(),
+                outputs: self.network.output_dims(),
+                params: self.network.n_params(),
+                flops_per_sample: self.network.flops_per_sample(),
+            },
+            PartSummary {
+                part: "head",
+                description: self.head.name().into(),
+                outputs: self.output_dims(),
+                params: 0,
+                flops_per_sample: 4 * self.output_dims() as u64,
+            },
+        ]
+    }
+
+    pub fn flops_per_sample(&self) -> u64 {
+        self.summary().iter().map(|p| p.flops_per_sample).sum()
+    }
+
+    /// Named tensors of the whole parameter vector (`encoding.*`, `network.*`), offsets into [`Model::params`].
+    pub fn param_tensors(&self) -> Vec<ParamTensor> {
+        let mut t = Vec::new();
+        if self.encoding.n_params() > 0 {
+            t.push(ParamTensor { name: "encoding.params".into(), offset: 0, shape: vec![self.encoding.n_params()] });
+        }
+        let base = self.encoding.n_params();
+        t.extend(self.network.param_tensors().into_iter().map(|p| ParamTensor {
+            name: format!("network.{}", p.name),
+            offset: base + p.offset,
+            shape: p.shape,
+        }));
+        t
+    }
+
+    /// The optimizer's groups: the encoding's trainable tables (if any) learn at `encoding_lr_scale` times the rate.
+    pub fn param_groups(&self, encoding_lr_scale: f32) -> Vec<ParamGroup> {
+        let mut groups = Vec::new();
+        if self.encoding.n_params() > 0 {
+            groups.push(ParamGroup { name: "encoding".into(), range: self.encoding_range(), lr_scale: encoding_lr_scale });
+        }
+        groups.push(ParamGroup { name: "network".into(), range: self.network_range(), lr_scale: 1.0 });
+        groups
+    }
+
+    /// Maps raw domain coordinates to the encoding's input range.
+    pub fn map_input(&self, raw: &[f32], mapped: &mut [f32]) {
+        let d = self.input_dims();
+        for (m, r) in mapped.chunks_exact_mut(d).zip(raw.chunks_exact(d)) {
+            for i in 0..d {
+                m[i] = r[i] * self.scale[i] + self.shift[i];
+            }
+        }
+    }
+
+    /// Predictions (after the head) for any number of points, in parallel chunks; keeps no training buffers.
+    pub fn predict(&self, inputs: &[f32], out: &mut [f32]) -> Result<()> {
+        let (d, o) = (self.input_dims(), self.output_dims());
+        if inputs.len() % d != 0 || out.len() != inputs.len() / d * o {
+            return Err(EngineError::Shape(format!(
+                "predict: {} input values for {d} dimensions and {} output values for {o} outputs",
+                inputs.len(),
+                out.len()
+            )));
+        }
+        inputs.par_chunks(PREDICT_CHUNK * d).zip(out.par_chunks_mut(PREDICT_CHUNK * o)).for_each(|(x, y)| {
+            let rows = x.len() / d;
+            let mut mapped = vec![0.0; x.len()];
+            let mut encoded = vec![0.0; rows * self.encoded_dims()];
+            let mut raw = vec![0.0; rows * o];
+            let mut ws = vec![0.0; rows * self.network.workspace_per_sample()];
+            self.map_input(x, &mut mapped);
+            let (enc_p, net_p) = self.params.split_at(self.encoding.n_params());
+            self.encoding.forward(enc_p, &mapped, &mut encoded);
+            self.network.forward(net_p, &encoded, &mut raw, &mut ws);
+            self.head.forward(&raw, y, o);
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The training step: forward, loss, backward and optimizer update over buffers allocated once.
+
+use crate::error::{EngineError, Result};
+use crate::loss::Loss;
+use crate::model::Model;
+use crate::optimizer::{clip_grad_norm, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup};
+use crate::rng::{self, Rng};
+use crate::schedule::Schedule;
+use serde::{Deserialize, Serialize};
+
+fn default_lr() -> f32 {
+    1e-3
+}
+fn default_batch() -> usize {
+    4096
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_lr")]
+    pub lr: f32,
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    #[serde(default)]
+    pub loss: Loss,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this value before each update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f32>,
+    /// Learning-rate multiplier of trainable encodings (hash grids); default 10 for those, as their tables see few
+    /// samples per entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_lr_scale: Option<f32>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            lr: default_lr(),
+            batch: default_batch(),
+            loss: Loss::default(),
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::default(),
+            clip_grad_norm: None,
+            encoding_lr_scale: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(EngineError::config("lr", format!("must be a positive number, got {}", self.lr)));
+        }
+        if self.batch == 0 {
+            return Err(EngineError::config("batch", "must be at least 1, got 0"));
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(EngineError::config("clip_grad_norm", format!("must be a positive number, got {c}")));
+            }
+        }
+        if let Some(s) = self.encoding_lr_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(EngineError::config("encoding_lr_scale", format!("must be a positive number, got {s}")));
+            }
+        }
+        self.loss.validate()?;
+        self.optimizer.validate()?;
+        self.schedule.validate()
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    pub loss: f64,
+    pub lr: f32,
+    pub grad_norm: f64,
+}
+
+/// Training buffers sized for one batch; allocated once, reused every step.
+#[derive(Debug, Default)]
+struct Buffers {
+    mapped: Vec<f32>,
+    encoded: Vec<f32>,
+    workspace: Vec<f32>,
+    raw: Vec<f32>,
+    pred: Vec<f32>,
+    grad: Vec<f32>,
+    grad_encoded: Vec<f32>,
+}
+
+#[derive(Debug)]
+pub struct Trainer {
+    pub model: Model,
+    pub config: TrainConfig,
+    pub optimizer: Optimizer,
+    /// Steps completed.
+    pub step: u64,
+    /// The data sampler's random stream: part of the trainer so that a checkpoint resumes it exactly.
+    pub rng: Rng,
+    groups: Vec<ParamGroup>,
+    grads: Vec<f32>,
+    buffers: Buffers,
+}
+
+impl Trainer {
+    pub fn new(model: Model, config: TrainConfig) -> Result<Trainer> {
+        config.validate()?;
+        if config.loss.takes_logits() != (model.head == crate::head::Head::Softmax) {
+            return Err(EngineError::config(
+                "loss",
+                "cross_entropy goes with the softmax head and the softmax head with cross_entropy",
+            ));
+        }
+        let enc_scale = config.encoding_lr_scale.unwrap_or(10.0);
+        let groups = model.param_groups(enc_scale);
+        let n = model.n_params();
+        let optimizer = Optimizer::new(config.optimizer, n);
+        let rng = rng::derived(model.seed, "data");
+        let mut t = Trainer { model, config, optimizer, step: 0, rng, groups, grads: vec![0.0; n], buffers: Buffers::default() };
+        t.resize(t.config.batch);
+        Ok(t)
+    }
+
+    fn resize(&mut self, batch: usize) {
+        let m = &self.model;
+        let b = &mut self.buffers;
+        b.mapped.resize(batch * m.input_dims(), 0.0);
+        b.encoded.resize(batch * m.encoded_dims(), 0.0);
+        b.workspace.resize(batch * m.network.workspace_per_sample(), 0.0);
+        b.raw.resize(batch * m.output_dims(), 0.0);
+        b.pred.resize(batch * m.output_dims(), 0.0);
+        b.grad.resize(batch * m.output_dims(), 0.0);
+        if m.encoding.n_params() > 0 {
+            b.grad_encoded.resize(batch * m.encoded_dims(), 0.0);
+        }
+    }
+
+    pub fn lr(&self) -> f32 {
+        self.config.schedule.lr(self.config.lr, self.step)
+    }
+
+    pub fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// Forward and backward on one batch: fills the gradients and returns the loss, without updating.
+    /// `inputs` are raw domain coordinates `[rows, input_dims]`; `rows` may be at most the configured batch.
+    pub fn compute_gradients(&mut self, inputs: &[f32], targets: &[f32]) -> Result<f64> {
+        let (d, o) = (self.model.input_dims(), self.model.output_dims());
+        let rows = inputs.len() / d;
+        if inputs.len() != rows * d || targets.len() != rows * o || rows == 0 || rows > self.config.batch {
+            return Err(EngineError::Shape(format!(
+                "batch of {} inputs and {} targets for {d} inputs and {o} outputs per sample, at most {} samples",
+                inputs.len(),
+                targets.len(),
+                self.config.batch
+            )));
+        }
+        let m = &self.model;
+        let b = &mut self.buffers;
+        let e = m.encoded_dims();
+        let (mapped, encoded) = (&mut b.mapped[..rows * d], &mut b.encoded[..rows * e]);
+        let ws = &mut b.workspace[..rows * m.network.workspace_per_sample()];
+        let (raw, pred, grad) = (&mut b.raw[..rows * o], &mut b.pred[..rows * o], &mut b.grad[..rows * o]);
+        let (enc_p, net_p) = m.params.split_at(m.encoding.n_params());
+        let (enc_g, net_g) = self.grads.split_at_mut(m.encoding.n_params());
+
+        m.map_input(inputs, mapped);
+        m.encoding.forward(enc_p, mapped, encoded);
+        m.network.forward(net_p, encoded, raw, ws);
+        let loss = if self.config.loss.takes_logits() {
+            self.config.loss.value_and_grad(raw, targets, grad, o)
+        } else {
+            m.head.forward(raw, pred, o);
+            let loss = self.config.loss.value_and_grad(pred, targets, grad, o);
+            m.head.backward(pred, grad, o);
+            loss
+        };
+        if m.encoding.n_params() > 0 {
+            let ge = &mut b.grad_encoded[..rows * e];
+            m.network.backward(net_p, encoded, grad, ws, net_g, Some(&mut *ge));
+            m.encoding.backward(enc_p, mapped, ge, enc_g, None);
+        } else {
+            m.network.backward(net_p, encoded, grad, ws, net_g, None);
+        }
+        Ok(loss)
+    }
+
+    /// One training step on a batch. A non-finite loss or gradient stops before the update, leaving the parameters
+    /// as they were, and reports the step and learning rate.
+    pub fn step(&mut self, inputs: &[f32], targets: &[f32]) -> Result<StepStats> {
+        let loss = self.compute_gradients(inputs, targets)?;
+        let norm = sum_of_squares(&self.grads).sqrt();
+        let lr = self.lr();
+        if !loss.is_finite() || !norm.is_finite() {
+            return Err(EngineError::Diverged { step: self.step, lr, loss });
+        }
+        if let Some(max) = self.config.clip_grad_norm {
+            clip_grad_norm(&mut self.grads, norm, max);
+        }
+        self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
+        self.step += 1;
+        Ok(StepStats { loss, lr, grad_norm: norm })
+    }
+}
