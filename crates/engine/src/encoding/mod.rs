@@ -6,7 +6,9 @@
 use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod fourier;
 pub mod identity;
+pub mod taylor;
 
 /// What a spec gets to build its encoding.
 #[derive(Clone, Debug)]
@@ -92,6 +94,8 @@ macro_rules! registry {
 
 registry! {
     "identity" => Identity(identity::IdentitySpec),
+    "taylor" => Taylor(taylor::TaylorSpec),
+    "fourier" => Fourier(fourier::FourierSpec),
 }
 
 impl Default for EncodingConfig {
@@ -100,7 +104,6 @@ impl Default for EncodingConfig {
     }
 }
 
-/// Parses one positional integer argument of a CLI spec, naming the encoding and argument in errors.
 pub fn parse_arg<T: std::str::FromStr>(
     encoding: &str,
     what: &str,
