@@ -7,7 +7,11 @@ use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 
 pub mod fourier;
+pub mod fourier_series;
+pub mod gaussian;
+pub mod hash_grid;
 pub mod identity;
+pub mod positional;
 pub mod taylor;
 
 /// What a spec gets to build its encoding.
@@ -96,6 +100,10 @@ registry! {
     "identity" => Identity(identity::IdentitySpec),
     "taylor" => Taylor(taylor::TaylorSpec),
     "fourier" => Fourier(fourier::FourierSpec),
+    "fourier-series" => FourierSeries(fourier_series::FourierSeriesSpec),
+    "gaussian" => Gaussian(gaussian::GaussianSpec),
+    "positional" => Positional(positional::PositionalSpec),
+    "hashgrid" => HashGrid(hash_grid::HashGridSpec),
 }
 
 impl Default for EncodingConfig {
@@ -104,6 +112,7 @@ impl Default for EncodingConfig {
     }
 }
 
+/// Parses one positional integer argument of a CLI spec, naming the encoding and argument in errors.
 pub fn parse_arg<T: std::str::FromStr>(
     encoding: &str,
     what: &str,
