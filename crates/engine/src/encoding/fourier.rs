@@ -294,6 +294,14 @@ mod tests {
         assert!(toml::from_str::<File>("[encoding]\ntype = \"fourier\"\norder = 64\nsigma = 1").is_err());
     }
 
+    #[test]
+    fn every_encoding_is_registered_under_its_cli_name() {
+        let names = ["identity", "taylor", "fourier", "fourier-series", "gaussian", "positional", "hashgrid"];
+        assert_eq!(EncodingConfig::NAMES, names);
+        let e = EncodingConfig::parse("fourir:8").unwrap_err().to_string();
+        assert!(names.iter().all(|n| e.contains(n)), "{e}");
+    }
+
     /// Timing of the hot path: `cargo test --release fourier_speed -- --ignored --nocapture`.
     #[test]
     #[ignore]
