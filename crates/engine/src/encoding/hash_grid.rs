@@ -278,9 +278,7 @@ impl HashGrid {
         }
         w
     }
-}
 
-impl HashGrid {
     fn forward_impl<const D: usize>(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
         let (d, f) = (D, self.features);
         let width = self.output_dims();
