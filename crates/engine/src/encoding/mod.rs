@@ -6,7 +6,13 @@
 use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod fourier;
+pub mod fourier_series;
+pub mod gaussian;
+pub mod hash_grid;
 pub mod identity;
+pub mod positional;
+pub mod taylor;
 
 /// What a spec gets to build its encoding.
 #[derive(Clone, Debug)]
@@ -92,6 +98,12 @@ macro_rules! registry {
 
 registry! {
     "identity" => Identity(identity::IdentitySpec),
+    "taylor" => Taylor(taylor::TaylorSpec),
+    "fourier" => Fourier(fourier::FourierSpec),
+    "fourier-series" => FourierSeries(fourier_series::FourierSeriesSpec),
+    "gaussian" => Gaussian(gaussian::GaussianSpec),
+    "positional" => Positional(positional::PositionalSpec),
+    "hashgrid" => HashGrid(hash_grid::HashGridSpec),
 }
 
 impl Default for EncodingConfig {

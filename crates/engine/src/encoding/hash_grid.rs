@@ -1,0 +1,674 @@
+//! `hash_grid`: the multiresolution hash encoding of Instant-NGP (Müller et al. 2022, "Instant Neural Graphics
+//! Primitives with a Multiresolution Hash Encoding"), for 1 to 3 input dimensions.
+//!
+//! Level `l` (of `L`) is a grid of resolution `N_l = floor(base * b^l)` cells per axis, `b = exp((ln finest - ln
+//! base) / (L - 1))`, with a trainable feature vector of `F` values at every vertex. A level whose `(N_l + 1)^d`
+//! vertices fit in the table (`T = 2^log2_table_size` entries) indexes them densely (`i_0 + V i_1 + V^2 i_2`,
+//! `V = N_l + 1`); a finer one hashes them, `(i_0 * 1 ^ i_1 * 2654435761 ^ i_2 * 805459861) mod T`, and lets the
+//! training sort out the collisions. A sample's feature at a level is the d-linear interpolation of its cell's `2^d`
+//! corner vectors. Output: `L * F` values, level-major (`out[l * F + f]`).
+//!
+//! Inputs arrive in [0, 1] (the default input range) and are clamped to it; the input gradient is zero outside.
+//! Vertex `i` of every level sits at `x = i / N_l`, so all levels share the vertices at 0 and 1 (Instant-NGP offsets
+//! levels by half a cell; at these resolutions the difference is immaterial and this keeps the indexing obvious).
+//!
+//! Parameters: level `l` owns `min(T, (N_l + 1)^d) * F` consecutive values of the parameter vector (coarse dense
+//! levels use only what they index), levels in order. They are the model's "encoding" parameter group
+//! ([`HashGrid::PARAM_GROUP`]): the trainer gives them a larger learning rate than the network's weights, since
+//! each table entry sees only the few samples that fall near its vertex.
+//!
+//! CLI: `hashgrid` (defaults) or `hashgrid:LEVELS:FEATURES:LOG2_TABLE:BASE_RES:FINEST_RES` (trailing ones may be
+//! left out); defaults 16 levels, 2 features, 2^19 entries, base resolution 16, finest resolution 2048 (512 in 3-D).
+//! TOML: `type = "hash_grid"` with `levels`, `features_per_level`, `log2_table_size`, `base_resolution`,
+//! `finest_resolution`, each optional.
+
+use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use crate::error::{EngineError, Result};
+use rand::Rng as _;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+fn default_levels() -> usize {
+    16
+}
+fn default_features() -> usize {
+    2
+}
+fn default_log2_table_size() -> u32 {
+    19
+}
+fn default_base_resolution() -> usize {
+    16
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashGridSpec {
+    #[serde(default = "default_levels")]
+    pub levels: usize,
+    #[serde(default = "default_features")]
+    pub features_per_level: usize,
+    #[serde(default = "default_log2_table_size")]
+    pub log2_table_size: u32,
+    #[serde(default = "default_base_resolution")]
+    pub base_resolution: usize,
+    /// `None`: 2048 for 1-D and 2-D, 512 for 3-D (a 3-D level has `N^3` cells, so memory runs out far sooner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finest_resolution: Option<usize>,
+}
+
+impl Default for HashGridSpec {
+    fn default() -> Self {
+        HashGridSpec {
+            levels: default_levels(),
+            features_per_level: default_features(),
+            log2_table_size: default_log2_table_size(),
+            base_resolution: default_base_resolution(),
+            finest_resolution: None,
+        }
+    }
+}
+
+const FIELD: &str = "encoding hash_grid";
+const PRIMES: [u32; 3] = [1, 2_654_435_761, 805_459_861];
+const MAX_LEVELS: usize = 32;
+const MAX_FEATURES: usize = 16;
+const MAX_LOG2_TABLE: u32 = 24;
+/// Keeps `N_l * (clamped x)` and the dense index comfortably inside u32/f32 precision.
+const MAX_RESOLUTION: usize = 1 << 20;
+
+impl HashGridSpec {
+    fn finest_for(&self, dims: usize) -> usize {
+        self.finest_resolution.unwrap_or(if dims >= 3 { 512 } else { 2048 })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(EngineError::config(FIELD, m));
+        if !(1..=MAX_LEVELS).contains(&self.levels) {
+            return bad(format!("levels must be in 1..={MAX_LEVELS}, got {}", self.levels));
+        }
+        if !(1..=MAX_FEATURES).contains(&self.features_per_level) {
+            return bad(format!("features_per_level must be in 1..={MAX_FEATURES}, got {}", self.features_per_level));
+        }
+        if !(1..=MAX_LOG2_TABLE).contains(&self.log2_table_size) {
+            return bad(format!("log2_table_size must be in 1..={MAX_LOG2_TABLE}, got {}", self.log2_table_size));
+        }
+        if !(1..=MAX_RESOLUTION).contains(&self.base_resolution) {
+            return bad(format!("base_resolution must be in 1..={MAX_RESOLUTION}, got {}", self.base_resolution));
+        }
+        if let Some(f) = self.finest_resolution {
+            if f < self.base_resolution || f > MAX_RESOLUTION {
+                return bad(format!(
+                    "finest_resolution must be in base_resolution ({})..={MAX_RESOLUTION}, got {f}",
+                    self.base_resolution
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EncodingSpec for HashGridSpec {
+    fn from_args(args: &[&str]) -> Result<Self> {
+        if args.len() > 5 {
+            return Err(EngineError::config(
+                FIELD,
+                format!(
+                    "takes at most 5 arguments (hashgrid:LEVELS:FEATURES:LOG2_TABLE:BASE_RES:FINEST_RES), got {}",
+                    args.len()
+                ),
+            ));
+        }
+        let d = HashGridSpec::default();
+        let finest: Option<usize> = match args.get(4) {
+            Some(_) => Some(parse_arg("hashgrid", "finest resolution", args, 4, None)?),
+            None => None,
+        };
+        let spec = HashGridSpec {
+            levels: parse_arg("hashgrid", "levels", args, 0, Some(d.levels))?,
+            features_per_level: parse_arg("hashgrid", "features per level", args, 1, Some(d.features_per_level))?,
+            log2_table_size: parse_arg("hashgrid", "log2 table size", args, 2, Some(d.log2_table_size))?,
+            base_resolution: parse_arg("hashgrid", "base resolution", args, 3, Some(d.base_resolution))?,
+            finest_resolution: finest,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoding>> {
+        Ok(Box::new(HashGrid::new(self, ctx)?))
+    }
+
+    fn default_input_range(&self) -> (f32, f32) {
+        (0.0, 1.0)
+    }
+}
+
+/// One resolution level's layout, fixed at build time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Level {
+    /// Cells per axis `N_l`.
+    pub resolution: u32,
+    /// Whether vertices are indexed densely (else hashed).
+    pub dense: bool,
+    /// Table entries this level uses: `min(T, (N_l + 1)^d)`.
+    pub entries: usize,
+    /// Start of this level's table in the encoding's parameters.
+    pub offset: usize,
+}
+
+#[derive(Debug)]
+pub struct HashGrid {
+    dims: usize,
+    features: usize,
+    log2_table_size: u32,
+    base: usize,
+    finest: usize,
+    levels: Vec<Level>,
+    n_params: usize,
+}
+
+/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
+const CHUNK_ROWS: usize = 64;
+
+/// One level's view of a sample: the `2^d` corner table indices and interpolation weights, plus what the input
+/// gradient needs.
+struct Cell {
+    index: [usize; 8],
+    weight: [f32; 8],
+    /// Per dimension: position within the cell and whether the input was inside [0, 1] (else clamped, gradient 0).
+    frac: [f32; 3],
+    inside: [bool; 3],
+}
+
+impl HashGrid {
+    /// The parameter group the trainer puts these parameters in (it gives it a larger learning rate).
+    pub const PARAM_GROUP: &'static str = "encoding";
+
+    pub fn new(spec: &HashGridSpec, ctx: &BuildContext) -> Result<Self> {
+        spec.validate()?;
+        let dims = ctx.input_dims;
+        if !(1..=3).contains(&dims) {
+            return Err(EngineError::config(
+                FIELD,
+                format!("hash_grid supports 1 to 3 input dimensions, got {dims}; use fourier or identity instead"),
+            ));
+        }
+        let finest = spec.finest_for(dims);
+        if finest < spec.base_resolution {
+            return Err(EngineError::config(
+                FIELD,
+                format!("finest_resolution ({finest}) is below base_resolution ({})", spec.base_resolution),
+            ));
+        }
+        let table = 1usize << spec.log2_table_size;
+        let ln_b = if spec.levels > 1 {
+            ((finest as f64).ln() - (spec.base_resolution as f64).ln()) / (spec.levels - 1) as f64
+        } else {
+            0.0
+        };
+        let mut levels = Vec::with_capacity(spec.levels);
+        let mut offset = 0usize;
+        for l in 0..spec.levels {
+            // The small nudge keeps exact products like 16 * 2^3 from flooring to 127 through rounding.
+            let res = ((spec.base_resolution as f64 * (l as f64 * ln_b).exp()) * (1.0 + 1e-9)).floor() as u32;
+            let vertices = (res as u64 + 1).checked_pow(dims as u32).unwrap_or(u64::MAX);
+            let dense = vertices <= table as u64;
+            let entries = if dense { vertices as usize } else { table };
+            levels.push(Level { resolution: res, dense, entries, offset });
+            offset += entries * spec.features_per_level;
+        }
+        Ok(HashGrid {
+            dims,
+            features: spec.features_per_level,
+            log2_table_size: spec.log2_table_size,
+            base: spec.base_resolution,
+            finest,
+            levels,
+            n_params: offset,
+        })
+    }
+
+    pub fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    fn cell<const D: usize>(&self, level: &Level, x: &[f32]) -> Cell {
+        let n = level.resolution;
+        let mut base = [0u32; 3];
+        let mut frac = [0.0f32; 3];
+        let mut inside = [false; 3];
+        for k in 0..D {
+            inside[k] = (0.0..=1.0).contains(&x[k]);
+            let pos = x[k].clamp(0.0, 1.0) * n as f32;
+            // x = 1 lands in the last cell at fraction 1 rather than in a cell past the grid.
+            let i = (pos.floor() as u32).min(n - 1);
+            base[k] = i;
+            frac[k] = pos - i as f32;
+        }
+        let mut cell = Cell { index: [0; 8], weight: [0.0; 8], frac, inside };
+        let v = n as usize + 1;
+        let mask = (1usize << self.log2_table_size) - 1;
+        for c in 0..1usize << D {
+            let mut w = 1.0f32;
+            let mut dense_index = 0usize;
+            let mut stride = 1usize;
+            let mut hash = 0u32;
+            for k in 0..D {
+                let bit = (c >> k) & 1;
+                let coord = base[k] + bit as u32;
+                w *= if bit == 1 { frac[k] } else { 1.0 - frac[k] };
+                dense_index += coord as usize * stride;
+                stride *= v;
+                hash ^= coord.wrapping_mul(PRIMES[k]);
+            }
+            cell.index[c] = if level.dense { dense_index } else { hash as usize & mask };
+            cell.weight[c] = w;
+        }
+        cell
+    }
+
+    /// `d weight_c / d frac_k` for corner `c`.
+    fn weight_derivative<const D: usize>(cell: &Cell, c: usize, k: usize) -> f32 {
+        let mut w = if (c >> k) & 1 == 1 { 1.0 } else { -1.0 };
+        for j in 0..D {
+            if j != k {
+                w *= if (c >> j) & 1 == 1 { cell.frac[j] } else { 1.0 - cell.frac[j] };
+            }
+        }
+        w
+    }
+
+    fn forward_impl<const D: usize>(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
+        let (d, f) = (D, self.features);
+        let width = self.output_dims();
+        let batch = input.len() / d;
+        assert!(params.len() >= self.n_params, "hash_grid forward: {} params, needs {}", params.len(), self.n_params);
+        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * d)).for_each(
+            |(out, inp)| {
+                // Level-outer: a chunk's lookups into one table run back to back while it is warm in cache.
+                for (l, level) in self.levels.iter().enumerate() {
+                    let table = &params[level.offset..level.offset + level.entries * f];
+                    for (o, x) in out.chunks_exact_mut(width).zip(inp.chunks_exact(d)) {
+                        let o = &mut o[l * f..(l + 1) * f];
+                        let cell = self.cell::<D>(level, x);
+                        o.fill(0.0);
+                        for c in 0..1usize << D {
+                            let w = cell.weight[c];
+                            let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
+                            for (o, e) in o.iter_mut().zip(e) {
+                                *o += w * e;
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    }
+
+    fn backward_impl<const D: usize>(
+        &self,
+        params: &[f32],
+        input: &[f32],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+    ) {
+        let (d, f) = (D, self.features);
+        let width = self.output_dims();
+        // One task per level: every level scatters into its own table, so no two threads write the same value and
+        // each level adds its rows in order, making the sums independent of the thread count.
+        rayon::scope(|s| {
+            let mut rest = &mut grad_params[..];
+            for (l, level) in self.levels.iter().enumerate() {
+                let (table, tail) = rest.split_at_mut(level.entries * f);
+                rest = tail;
+                s.spawn(move |_| {
+                    table.fill(0.0);
+                    for (x, g) in input.chunks_exact(d).zip(grad_output.chunks_exact(width)) {
+                        let g = &g[l * f..(l + 1) * f];
+                        let cell = self.cell::<D>(level, x);
+                        for c in 0..1usize << D {
+                            let w = cell.weight[c];
+                            let e = &mut table[cell.index[c] * f..(cell.index[c] + 1) * f];
+                            for (e, g) in e.iter_mut().zip(g) {
+                                *e += w * g;
+                            }
+                        }
+                    }
+                });
+            }
+            rest.fill(0.0);
+        });
+        let Some(gx) = grad_input else { return };
+        gx.par_chunks_mut(CHUNK_ROWS * d)
+            .zip(input.par_chunks(CHUNK_ROWS * d))
+            .zip(grad_output.par_chunks(CHUNK_ROWS * width))
+            .for_each(|((gx, inp), go)| {
+                for ((gx, x), go) in gx.chunks_exact_mut(d).zip(inp.chunks_exact(d)).zip(go.chunks_exact(width)) {
+                    let mut acc = [0.0f32; 3];
+                    for (level, g) in self.levels.iter().zip(go.chunks_exact(f)) {
+                        let table = &params[level.offset..level.offset + level.entries * f];
+                        let cell = self.cell::<D>(level, x);
+                        let scale = level.resolution as f32;
+                        for c in 0..1usize << D {
+                            let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
+                            // The corner's contribution to the loss per unit weight.
+                            let ge: f32 = e.iter().zip(g).map(|(e, g)| e * g).sum();
+                            for (k, a) in acc.iter_mut().enumerate().take(D) {
+                                if cell.inside[k] {
+                                    *a += scale * ge * Self::weight_derivative::<D>(&cell, c, k);
+                                }
+                            }
+                        }
+                    }
+                    gx.copy_from_slice(&acc[..D]);
+                }
+            });
+    }
+}
+
+impl Encoding for HashGrid {
+    fn describe(&self) -> String {
+        let dense = self.levels.iter().filter(|l| l.dense).count();
+        format!(
+            "hash_grid({} levels x {} features, table 2^{}, resolution {}..{}, {} dense + {} hashed levels, {} params)",
+            self.levels.len(),
+            self.features,
+            self.log2_table_size,
+            self.base,
+            self.finest,
+            dense,
+            self.levels.len() - dense,
+            self.n_params
+        )
+    }
+    fn input_dims(&self) -> usize {
+        self.dims
+    }
+    fn output_dims(&self) -> usize {
+        self.levels.len() * self.features
+    }
+    fn n_params(&self) -> usize {
+        self.n_params
+    }
+    fn init_params(&self, params: &mut [f32], rng: &mut crate::rng::Rng) {
+        // Near-zero tables: the network starts from (almost) constant features and the grid grows detail as
+        // gradients arrive, as in Instant-NGP.
+        for p in params.iter_mut() {
+            *p = rng.gen_range(-1e-4f32..1e-4);
+        }
+    }
+    fn flops_per_sample(&self) -> u64 {
+        let corners = 1u64 << self.dims;
+        self.levels.len() as u64 * (corners * (self.dims as u64 * 3 + 2 * self.features as u64) + 4 * self.dims as u64)
+    }
+
+    fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
+        // Monomorphised per dimension so the corner loops have constant trip counts and unroll.
+        match self.dims {
+            1 => self.forward_impl::<1>(params, input, output),
+            2 => self.forward_impl::<2>(params, input, output),
+            _ => self.forward_impl::<3>(params, input, output),
+        }
+    }
+
+    fn backward(
+        &self,
+        params: &[f32],
+        input: &[f32],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+    ) {
+        match self.dims {
+            1 => self.backward_impl::<1>(params, input, grad_output, grad_params, grad_input),
+            2 => self.backward_impl::<2>(params, input, grad_output, grad_params, grad_input),
+            _ => self.backward_impl::<3>(params, input, grad_output, grad_params, grad_input),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::EncodingConfig;
+    use crate::gradcheck::{self, Tolerance};
+    use crate::rng::seeded;
+
+    fn small() -> HashGridSpec {
+        HashGridSpec {
+            levels: 4,
+            features_per_level: 2,
+            log2_table_size: 8,
+            base_resolution: 4,
+            finest_resolution: Some(32),
+        }
+    }
+
+    fn ctx(dims: usize) -> BuildContext {
+        BuildContext { input_dims: dims, seed: 0, max_features: 1 << 20 }
+    }
+
+    /// Random inputs at least `margin` (in cells) from every cell boundary of every level, so that central
+    /// differences never straddle a kink of the piecewise-linear interpolation.
+    fn inputs_off_boundaries(grid: &HashGrid, rows: usize, margin: f32, seed: u64) -> Vec<f32> {
+        let mut rng = seeded(seed);
+        let mut out = Vec::with_capacity(rows * grid.dims);
+        while out.len() < rows * grid.dims {
+            let x: f32 = rng.gen_range(0.01..0.99);
+            let ok = grid.levels.iter().all(|l| {
+                let p = x * l.resolution as f32;
+                let fr = p - p.floor();
+                fr > margin && fr < 1.0 - margin
+            });
+            if ok {
+                out.push(x);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn hash_grid_gradients_match_finite_differences() {
+        for dims in 1..=3 {
+            let grid = HashGrid::new(&small(), &ctx(dims)).unwrap();
+            assert!(grid.levels.iter().any(|l| l.dense));
+            if dims > 1 {
+                assert!(grid.levels.iter().any(|l| !l.dense), "{dims}-D test config must exercise hashing");
+            }
+            let mut rng = seeded(dims as u64);
+            let mut params = vec![0.0f32; grid.n_params()];
+            grid.init_params(&mut params, &mut rng);
+            for p in params.iter_mut() {
+                *p += rng.gen_range(-0.5f32..0.5);
+            }
+            let input = inputs_off_boundaries(&grid, 40, 0.1, 10 + dims as u64);
+            let tol = Tolerance { eps: 5e-4, rel: 1e-2, abs: 2e-3 };
+            gradcheck::check_encoding_at(&grid, &params, &input, &tol).unwrap_or_else(|e| panic!("{dims}-D: {e}"));
+        }
+    }
+
+    #[test]
+    fn hash_grid_selects_dense_and_hashed_levels() {
+        let layout = |dims| {
+            let g = HashGrid::new(&small(), &ctx(dims)).unwrap();
+            g.levels.iter().map(|l| (l.resolution, l.dense, l.entries)).collect::<Vec<_>>()
+        };
+        // b = (32 / 4)^(1/3) = 2; 2-D vertices: 25, 81, 289 > 256, 1089 > 256.
+        assert_eq!(layout(2), vec![(4, true, 25), (8, true, 81), (16, false, 256), (32, false, 256)]);
+        assert_eq!(layout(1), vec![(4, true, 5), (8, true, 9), (16, true, 17), (32, true, 33)]);
+        assert_eq!(layout(3), vec![(4, true, 125), (8, false, 256), (16, false, 256), (32, false, 256)]);
+        let g = HashGrid::new(&small(), &ctx(2)).unwrap();
+        assert_eq!(g.n_params(), (25 + 81 + 256 + 256) * 2);
+        assert_eq!(g.levels[1].offset, 50);
+        assert_eq!(g.levels[3].offset, (25 + 81 + 256) * 2);
+        assert_eq!(g.output_dims(), 8);
+    }
+
+    #[test]
+    fn hash_grid_default_layout() {
+        let g = HashGrid::new(&HashGridSpec::default(), &ctx(2)).unwrap();
+        let res: Vec<u32> = g.levels.iter().map(|l| l.resolution).collect();
+        assert_eq!(res.len(), 16);
+        assert_eq!((res[0], res[15]), (16, 2048));
+        assert!(res.windows(2).all(|w| w[0] < w[1]), "{res:?}");
+        // (N + 1)^2 <= 2^19 exactly while N <= 723.
+        for l in &g.levels {
+            assert_eq!(l.dense, l.resolution <= 723, "{l:?}");
+        }
+        assert_eq!(g.output_dims(), 32);
+        let g3 = HashGrid::new(&HashGridSpec::default(), &ctx(3)).unwrap();
+        assert_eq!(g3.levels.last().unwrap().resolution, 512);
+        assert!(g.describe().contains("16 levels"), "{}", g.describe());
+    }
+
+    #[test]
+    fn hash_grid_interpolates_and_hashes_by_hand() {
+        // One dense 1-D level of 4 cells, table value = vertex index: x = 0.3 is 1.2 cells in.
+        let spec = HashGridSpec {
+            levels: 1,
+            features_per_level: 1,
+            log2_table_size: 8,
+            base_resolution: 4,
+            finest_resolution: Some(4),
+        };
+        let g = HashGrid::new(&spec, &ctx(1)).unwrap();
+        let params: Vec<f32> = (0..g.n_params()).map(|i| i as f32).collect();
+        let mut out = [0.0f32; 3];
+        g.forward(&params, &[0.3, -0.5, 1.5], &mut out);
+        assert!((out[0] - 1.2).abs() < 1e-6, "{}", out[0]);
+        assert_eq!(out[1], 0.0, "clamped to 0");
+        assert_eq!(out[2], 4.0, "clamped to 1");
+        // One hashed 2-D level of 32 cells and 16 entries: vertex (3, 5) lands at 3 ^ (5 * 2654435761 mod 2^32) mod 16.
+        let spec = HashGridSpec {
+            levels: 1,
+            features_per_level: 1,
+            log2_table_size: 4,
+            base_resolution: 32,
+            finest_resolution: Some(32),
+        };
+        let g = HashGrid::new(&spec, &ctx(2)).unwrap();
+        assert!(!g.levels[0].dense);
+        let params: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let mut out = [0.0f32; 1];
+        g.forward(&params, &[3.0 / 32.0, 5.0 / 32.0], &mut out);
+        assert_eq!((3u32 ^ 5u32.wrapping_mul(2_654_435_761)) % 16, 6);
+        assert_eq!(out[0], 6.0);
+    }
+
+    #[test]
+    fn hash_grid_input_gradient_is_zero_outside_the_unit_box() {
+        let g = HashGrid::new(&small(), &ctx(2)).unwrap();
+        let params: Vec<f32> = (0..g.n_params()).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut gp = vec![f32::NAN; g.n_params()];
+        let mut gx = [f32::NAN; 2];
+        g.backward(&params, &[-0.2, 0.43], &[1.0; 8], &mut gp, Some(&mut gx));
+        assert_eq!(gx[0], 0.0);
+        assert_ne!(gx[1], 0.0);
+        assert!(gp.iter().all(|v| v.is_finite()), "every grad_params value is overwritten");
+    }
+
+    #[test]
+    fn hash_grid_backward_does_not_depend_on_thread_count() {
+        let g = HashGrid::new(&small(), &ctx(2)).unwrap();
+        let mut rng = seeded(3);
+        let params: Vec<f32> = (0..g.n_params()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let input: Vec<f32> = (0..2 * 500).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let go: Vec<f32> = (0..8 * 500).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut gp = vec![f32::NAN; g.n_params()];
+                let mut gx = vec![f32::NAN; input.len()];
+                g.backward(&params, &input, &go, &mut gp, Some(&mut gx));
+                (gp, gx)
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn hash_grid_init_is_small_uniform() {
+        let g = HashGrid::new(&small(), &ctx(2)).unwrap();
+        let mut p = vec![1.0f32; g.n_params()];
+        g.init_params(&mut p, &mut seeded(1));
+        assert!(p.iter().all(|v| v.abs() < 1e-4));
+        assert!(p.iter().any(|v| *v > 5e-5) && p.iter().any(|v| *v < -5e-5));
+        assert_eq!(HashGrid::PARAM_GROUP, "encoding");
+    }
+
+    #[test]
+    fn hash_grid_refuses_bad_config() {
+        let e = HashGridSpec::default().build(&ctx(5)).unwrap_err().to_string();
+        assert!(e.contains("1 to 3 input dimensions, got 5"), "{e}");
+        assert!(HashGridSpec::default().build(&ctx(0)).is_err());
+        let e = EncodingConfig::parse("hashgrid:0").unwrap_err().to_string();
+        assert!(e.contains("levels must be in 1..=32, got 0"), "{e}");
+        let e = EncodingConfig::parse("hashgrid:abc").unwrap_err().to_string();
+        assert!(e.contains("'abc'"), "{e}");
+        assert!(EncodingConfig::parse("hashgrid:16:2:19:64:32").unwrap_err().to_string().contains("finest_resolution"));
+        assert!(EncodingConfig::parse("hashgrid:16:2:40").is_err());
+        assert!(EncodingConfig::parse("hashgrid:1:2:3:4:5:6").is_err());
+        // The 3-D default finest (512) is below an explicit base of 1024.
+        let spec = HashGridSpec { base_resolution: 1024, ..HashGridSpec::default() };
+        assert!(spec.build(&ctx(3)).unwrap_err().to_string().contains("below base_resolution"));
+    }
+
+    #[test]
+    fn hash_grid_parses_cli_and_round_trips_toml() {
+        assert_eq!(EncodingConfig::parse("hashgrid").unwrap(), EncodingConfig::HashGrid(HashGridSpec::default()));
+        let full = EncodingConfig::parse("hashgrid:8:4:16:8:512").unwrap();
+        let want = HashGridSpec {
+            levels: 8,
+            features_per_level: 4,
+            log2_table_size: 16,
+            base_resolution: 8,
+            finest_resolution: Some(512),
+        };
+        assert_eq!(full, EncodingConfig::HashGrid(want));
+        assert_eq!(
+            EncodingConfig::parse("hashgrid:12").unwrap(),
+            EncodingConfig::HashGrid(HashGridSpec { levels: 12, ..HashGridSpec::default() })
+        );
+        assert_eq!(EncodingConfig::parse("hashgrid").unwrap().default_input_range(), (0.0, 1.0));
+        for c in [full, EncodingConfig::HashGrid(HashGridSpec::default())] {
+            let text = toml::to_string(&c).unwrap();
+            assert!(text.contains("type = \"hash_grid\""), "{text}");
+            assert_eq!(toml::from_str::<EncodingConfig>(&text).unwrap(), c);
+        }
+        let parsed: EncodingConfig = toml::from_str("type = \"hash_grid\"\nlevels = 8").unwrap();
+        assert_eq!(parsed, EncodingConfig::HashGrid(HashGridSpec { levels: 8, ..HashGridSpec::default() }));
+        assert!(toml::from_str::<EncodingConfig>("type = \"hash_grid\"\nlevel = 8").is_err());
+    }
+
+    /// Timing of the default 2-D grid: `cargo test --release hash_grid_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn hash_grid_speed() {
+        let g = HashGrid::new(&HashGridSpec::default(), &ctx(2)).unwrap();
+        let batch = 8192;
+        let mut rng = seeded(1);
+        let mut params = vec![0.0f32; g.n_params()];
+        g.init_params(&mut params, &mut rng);
+        let input: Vec<f32> = (0..2 * batch).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let mut out = vec![0.0f32; batch * g.output_dims()];
+        let mut gp = vec![0.0f32; g.n_params()];
+        let mut gx = vec![0.0f32; 2 * batch];
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            g.forward(&params, &input, &mut out);
+        }
+        let f = t.elapsed() / 10;
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            g.backward(&params, &input, &out, &mut gp, None);
+        }
+        let b = t.elapsed() / 10;
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            g.backward(&params, &input, &out, &mut gp, Some(&mut gx));
+        }
+        println!("{}: forward {f:?}, backward {b:?}, with input grad {:?}", g.describe(), t.elapsed() / 10);
+    }
+}
