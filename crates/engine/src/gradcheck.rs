@@ -21,6 +21,11 @@ impl Default for Tolerance {
     }
 }
 
+/// `(params, input) -> output`.
+pub type ForwardFn<'a> = dyn Fn(&[f32], &[f32]) -> Vec<f32> + 'a;
+/// `(params, input, grad_output) -> (grad_params, grad_input)`.
+pub type BackwardFn<'a> = dyn Fn(&[f32], &[f32], &[f32]) -> (Vec<f32>, Vec<f32>) + 'a;
+
 /// Checks `backward` against central differences of `forward` for the parameters and, when `check_input`, the input.
 /// At most `max_coords` coordinates of each are checked (chosen at random) to keep the test fast.
 #[allow(clippy::too_many_arguments)]
@@ -28,8 +33,8 @@ pub fn check(
     params: &[f32],
     input: &[f32],
     n_out: usize,
-    forward: &dyn Fn(&[f32], &[f32]) -> Vec<f32>,
-    backward: &dyn Fn(&[f32], &[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
+    forward: &ForwardFn,
+    backward: &BackwardFn,
     check_input: bool,
     max_coords: usize,
     tol: &Tolerance,

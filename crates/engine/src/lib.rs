@@ -11,12 +11,13 @@ pub use error::{EngineError, Result};
 pub mod activation;
 pub mod head;
 pub mod loss;
+pub mod model;
 pub mod network;
 pub mod optimizer;
 pub mod rows;
 pub mod schedule;
-pub mod model;
 pub mod trainer;
 
 pub use model::{Model, ModelConfig};
 pub use trainer::{StepStats, TrainConfig, Trainer};
+pub mod checkpoint;

@@ -84,7 +84,10 @@ impl Model {
         }
         for (d, &(lo, hi)) in domain.iter().enumerate() {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return Err(EngineError::config(format!("domain dimension {d}"), format!("needs lo < hi, got [{lo}, {hi}]")));
+                return Err(EngineError::config(
+                    format!("domain dimension {d}"),
+                    format!("needs lo < hi, got [{lo}, {hi}]"),
+                ));
             }
         }
         let (r0, r1) = match config.input_range {
@@ -95,7 +98,8 @@ impl Model {
             return Err(EngineError::config("input_range", format!("needs lo < hi, got [{r0}, {r1}]")));
         }
         let scale: Vec<f32> = domain.iter().map(|(lo, hi)| ((r1 - r0) as f64 / (hi - lo)) as f32).collect();
-        let shift: Vec<f32> = domain.iter().zip(&scale).map(|((lo, _), s)| (r0 as f64 - lo * *s as f64) as f32).collect();
+        let shift: Vec<f32> =
+            domain.iter().zip(&scale).map(|((lo, _), s)| (r0 as f64 - lo * *s as f64) as f32).collect();
         let ctx = BuildContext { input_dims: domain.len(), seed, max_features: config.max_features };
         let encoding = config.encoding.build(&ctx)?;
         let network = config.network.build(encoding.output_dims(), output_dims)?;
@@ -185,7 +189,11 @@ impl Model {
     pub fn param_groups(&self, encoding_lr_scale: f32) -> Vec<ParamGroup> {
         let mut groups = Vec::new();
         if self.encoding.n_params() > 0 {
-            groups.push(ParamGroup { name: "encoding".into(), range: self.encoding_range(), lr_scale: encoding_lr_scale });
+            groups.push(ParamGroup {
+                name: "encoding".into(),
+                range: self.encoding_range(),
+                lr_scale: encoding_lr_scale,
+            });
         }
         groups.push(ParamGroup { name: "network".into(), range: self.network_range(), lr_scale: 1.0 });
         groups
@@ -204,7 +212,7 @@ impl Model {
     /// Predictions (after the head) for any number of points, in parallel chunks; keeps no training buffers.
     pub fn predict(&self, inputs: &[f32], out: &mut [f32]) -> Result<()> {
         let (d, o) = (self.input_dims(), self.output_dims());
-        if inputs.len() % d != 0 || out.len() != inputs.len() / d * o {
+        if !inputs.len().is_multiple_of(d) || out.len() != inputs.len() / d * o {
             return Err(EngineError::Shape(format!(
                 "predict: {} input values for {d} dimensions and {} output values for {o} outputs",
                 inputs.len(),

@@ -123,7 +123,16 @@ impl Trainer {
         let n = model.n_params();
         let optimizer = Optimizer::new(config.optimizer, n);
         let rng = rng::derived(model.seed, "data");
-        let mut t = Trainer { model, config, optimizer, step: 0, rng, groups, grads: vec![0.0; n], buffers: Buffers::default() };
+        let mut t = Trainer {
+            model,
+            config,
+            optimizer,
+            step: 0,
+            rng,
+            groups,
+            grads: vec![0.0; n],
+            buffers: Buffers::default(),
+        };
         t.resize(t.config.batch);
         Ok(t)
     }

@@ -1,1 +1,47 @@
+//! Rendering for approxlab: turns a function (a trained model or a ground truth) into
+//! pictures a person can look at.
+//!
+//! Everything here works on a plain closure, [`Func`], mapping a row-major batch of
+//! points `[n, in_dims]` to outputs `[n, out_dims]`, so this crate knows nothing about
+//! the engine or the data sets. The caller decides how a model is wrapped.
+//!
+//! * [`Window`], [`ImageDomain`], [`Domain`]: where to sample and in which axis order.
+//! * [`Colormap`]: matplotlib-compatible colour maps with a fixed `[0, 1]` range.
+//! * [`render_scalar`], [`render_rgb`], [`render_image`], [`render_error`]: tiled,
+//!   parallel evaluation of 2-D fields.
+//! * [`plot_curve`]: 1-D function plots (plotters, embedded font).
+//! * [`render_surface`]: software rasteriser for parametric surfaces.
+//! * [`hstack`], [`vstack`], [`caption_bar`], [`label_panel`]: composition.
+//! * [`write_png_atomic`]: crash-safe PNG output.
+//!
+//! No system libraries are used: the font (DejaVu Sans, see `assets/`) is compiled in.
 
+mod colormap;
+mod compose;
+mod error;
+mod field;
+mod plot;
+mod png_out;
+mod surface;
+mod text;
+mod window;
+
+pub use colormap::{Colormap, UnknownColormap, NAN_COLOR};
+pub use compose::{caption_bar, hstack, hstack_with, label_panel, vstack, CAPTION_BAR_HEIGHT, PANEL_BACKGROUND};
+pub use error::ViewError;
+pub use field::{
+    render_error, render_image, render_image_native, render_rgb, render_scalar, render_scalar_range, Channels,
+    DEFAULT_TILE_ROWS,
+};
+pub use image::RgbImage;
+pub use plot::{plot_curve, sample_curve, CurveSpec};
+pub use png_out::write_png_atomic;
+pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};
+pub use text::draw_text;
+pub use window::{Domain, ImageCoords, ImageDomain, Window, WindowError};
+
+/// A function to render: `f(points, out)` with `points` row-major `[n, in_dims]` and
+/// `out` row-major `[n, out_dims]`, `n` being the same for both.
+///
+/// `Sync` because tiles are evaluated in parallel on the rayon pool.
+pub type Func<'a> = &'a (dyn Fn(&[f32], &mut [f32]) + Sync);

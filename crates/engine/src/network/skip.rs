@@ -143,12 +143,12 @@ impl Network for Skip {
                 input
             } else {
                 let c = &mut *concat[l - 1];
-                copy_into_columns(c, layer.inputs, 0, self.output_of(&hidden[l - 1], batch), w);
+                copy_into_columns(c, layer.inputs, 0, self.output_of(hidden[l - 1], batch), w);
                 if l >= 2 {
-                    copy_into_columns(c, layer.inputs, w, self.output_of(&hidden[l - 2], batch), w);
+                    copy_into_columns(c, layer.inputs, w, self.output_of(hidden[l - 2], batch), w);
                 }
                 copy_into_columns(c, layer.inputs, layer.inputs - self.inputs, input, self.inputs);
-                &concat[l - 1]
+                concat[l - 1]
             };
             if l == self.depth() {
                 layer.forward_linear(params, x, batch, output);
@@ -193,12 +193,10 @@ impl Network for Skip {
             let (below, at_and_above) = grad_hidden.split_at_mut(l.min(self.depth()));
             let gz: &[f32] = if l == self.depth() { grad_output } else { &*at_and_above[0] };
             let gc = &mut grad_concat[..batch * layer.inputs];
-            let x: &[f32] = if l == 0 { input } else { &concat[l - 1] };
-            if l == 0 {
-                if grad_input.is_none() {
-                    layer.backward(params, x, gz, batch, ones, grad_params, None);
-                    break;
-                }
+            let x: &[f32] = if l == 0 { input } else { concat[l - 1] };
+            if l == 0 && grad_input.is_none() {
+                layer.backward(params, x, gz, batch, ones, grad_params, None);
+                break;
             }
             layer.backward(params, x, gz, batch, ones, grad_params, Some(&mut *gc));
             if l == 0 {

@@ -1,0 +1,213 @@
+//! End-to-end behaviour of the engine: it learns, it is deterministic, it resumes exactly, it stops on divergence,
+//! and it rejects bad configurations with one-line errors.
+
+use approxlab_engine::encoding::EncodingConfig;
+use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::schedule::Schedule;
+use approxlab_engine::{checkpoint, EngineError, Model, ModelConfig, TrainConfig, Trainer};
+use rand::Rng as _;
+use std::f32::consts::PI;
+
+fn model(encoding: &str, network: &str, head: &str, domain: &[(f64, f64)], outputs: usize, seed: u64) -> Model {
+    let config = ModelConfig {
+        encoding: EncodingConfig::parse(encoding).unwrap(),
+        network: NetworkConfig::parse(network).unwrap(),
+        head: approxlab_engine::head::Head::parse(head).unwrap(),
+        ..Default::default()
+    };
+    Model::new(config, domain, outputs, seed).unwrap()
+}
+
+/// Trains on fresh uniform samples of `f` over `domain` for `steps` steps.
+fn train(trainer: &mut Trainer, f: &dyn Fn(&[f32]) -> Vec<f32>, steps: usize) -> f64 {
+    let d = trainer.model.input_dims();
+    let domain = trainer.model.domain.clone();
+    let batch = trainer.config.batch;
+    let mut x = vec![0.0f32; batch * d];
+    let mut y = Vec::with_capacity(batch * trainer.model.output_dims());
+    let mut last = f64::NAN;
+    for _ in 0..steps {
+        y.clear();
+        for row in x.chunks_exact_mut(d) {
+            for (v, (lo, hi)) in row.iter_mut().zip(&domain) {
+                *v = trainer.rng.gen_range(*lo as f32..*hi as f32);
+            }
+            y.extend(f(row));
+        }
+        last = trainer.step(&x, &y).unwrap().loss;
+    }
+    last
+}
+
+fn eval_mse(model: &Model, f: &dyn Fn(&[f32]) -> Vec<f32>, points: &[f32]) -> f64 {
+    let d = model.input_dims();
+    let mut pred = vec![0.0; points.len() / d * model.output_dims()];
+    model.predict(points, &mut pred).unwrap();
+    let truth: Vec<f32> = points.chunks_exact(d).flat_map(f).collect();
+    pred.iter().zip(&truth).map(|(p, t)| ((p - t) as f64).powi(2)).sum::<f64>() / pred.len() as f64
+}
+
+#[test]
+fn fits_sin_3x_to_mse_below_1e_4() {
+    let f = |x: &[f32]| vec![(3.0 * x[0]).sin()];
+    let m = model("identity", "mlp:3x64:tanh", "linear", &[(-PI as f64, PI as f64)], 1, 1);
+    let schedule = Schedule::Cosine { warmup: 0, total: Some(3000), min_lr: 0.0 };
+    let cfg = TrainConfig { lr: 1e-2, batch: 512, schedule, ..Default::default() };
+    let mut t = Trainer::new(m, cfg).unwrap();
+    train(&mut t, &f, 3000);
+    let grid: Vec<f32> = (0..1000).map(|i| -PI + 2.0 * PI * i as f32 / 999.0).collect();
+    let mse = eval_mse(&t.model, &f, &grid);
+    assert!(mse < 1e-4, "sin(3x) MSE {mse}");
+}
+
+/// A 64x64 image with fine detail: rings whose frequency grows outwards.
+fn rings(p: &[f32]) -> Vec<f32> {
+    let (r, c) = (p[0] / 63.0 - 0.5, p[1] / 63.0 - 0.5);
+    vec![0.5 + 0.5 * (40.0 * (r * r + c * c)).sin() * (9.0 * c).cos()]
+}
+
+fn psnr(mse: f64) -> f64 {
+    -10.0 * mse.log10()
+}
+
+#[test]
+fn fourier_features_beat_a_plain_mlp_on_an_image() {
+    let domain = [(0.0, 63.0), (0.0, 63.0)];
+    let pixels: Vec<f32> = (0..64 * 64).flat_map(|i| [(i / 64) as f32, (i % 64) as f32]).collect();
+    let cfg = TrainConfig { lr: 2e-3, batch: 1024, ..Default::default() };
+    let mut scores = Vec::new();
+    for enc in ["identity", "fourier:16"] {
+        let mut t = Trainer::new(model(enc, "mlp:3x64:leaky_relu", "tanh01", &domain, 1, 3), cfg.clone()).unwrap();
+        train(&mut t, &rings, 600);
+        scores.push(psnr(eval_mse(&t.model, &rings, &pixels)));
+    }
+    assert!(scores[1] > scores[0] + 5.0, "PSNR plain {:.1} dB vs fourier {:.1} dB", scores[0], scores[1]);
+}
+
+#[test]
+fn hash_grid_fits_a_2d_pattern() {
+    let f = |p: &[f32]| vec![0.5 + 0.5 * (6.0 * p[0]).sin() * (5.0 * p[1]).cos()];
+    let m = model("hashgrid:8:2:12:4:64", "mlp:2x32:relu", "tanh01", &[(-1.0, 1.0), (-1.0, 1.0)], 1, 5);
+    let cfg = TrainConfig { lr: 1e-2, batch: 2048, ..Default::default() };
+    let mut t = Trainer::new(m, cfg).unwrap();
+    let first = train(&mut t, &f, 1);
+    train(&mut t, &f, 400);
+    let grid: Vec<f32> =
+        (0..50 * 50).flat_map(|i| [(i / 50) as f32 / 24.5 - 1.0, (i % 50) as f32 / 24.5 - 1.0]).collect();
+    let mse = eval_mse(&t.model, &f, &grid);
+    assert!(mse < 2e-3 && mse < first / 20.0, "hash grid MSE {mse} (first loss {first})");
+}
+
+fn small_trainer(seed: u64) -> Trainer {
+    let m = model("fourier:8", "skip:3x32:gelu", "tanh01", &[(-2.0, 1.0), (-1.0, 1.0)], 1, seed);
+    Trainer::new(m, TrainConfig { lr: 1e-3, batch: 512, ..Default::default() }).unwrap()
+}
+
+fn target(p: &[f32]) -> Vec<f32> {
+    vec![0.5 + 0.4 * (3.0 * p[0] * p[1]).sin()]
+}
+
+#[test]
+fn same_seed_gives_bitwise_identical_weights_after_100_steps() {
+    let (mut a, mut b) = (small_trainer(11), small_trainer(11));
+    train(&mut a, &target, 100);
+    train(&mut b, &target, 100);
+    assert!(a.model.params.iter().zip(&b.model.params).all(|(x, y)| x.to_bits() == y.to_bits()));
+    let mut c = small_trainer(12);
+    train(&mut c, &target, 100);
+    assert_ne!(a.model.params, c.model.params);
+}
+
+#[test]
+fn checkpoint_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.safetensors");
+    let mut straight = small_trainer(21);
+    train(&mut straight, &target, 40);
+
+    let mut first = small_trainer(21);
+    train(&mut first, &target, 20);
+    checkpoint::save(&path, &first, serde_json::json!({"note": "half way"})).unwrap();
+    drop(first);
+    let (mut resumed, extra) = checkpoint::load(&path).unwrap();
+    assert_eq!(extra["note"], "half way");
+    assert_eq!(resumed.step, 20);
+    train(&mut resumed, &target, 20);
+    assert!(straight.model.params.iter().zip(&resumed.model.params).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(std::fs::read_dir(dir.path()).unwrap().count() == 1, "no temporary file is left behind");
+}
+
+#[test]
+fn corrupt_checkpoints_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    let e = checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("bad.safetensors") && e.contains("not a safetensors file"), "{e}");
+    let e = checkpoint::load(&dir.path().join("missing.safetensors")).unwrap_err().to_string();
+    assert!(e.contains("missing.safetensors"), "{e}");
+}
+
+#[test]
+fn divergence_stops_before_the_update() {
+    let m = model("identity", "mlp:2x16:relu", "linear", &[(-1.0, 1.0)], 1, 2);
+    let mut t = Trainer::new(m, TrainConfig { lr: 1e-3, batch: 4, ..Default::default() }).unwrap();
+    let before = t.model.params.clone();
+    let err = t.step(&[0.1, 0.2, 0.3, 0.4], &[1.0, f32::NAN, 0.0, 0.0]).unwrap_err();
+    assert!(matches!(err, EngineError::Diverged { step: 0, .. }), "{err}");
+    assert!(err.to_string().contains("diverged at step 0"));
+    assert_eq!(t.model.params, before);
+    assert_eq!(t.step, 0);
+}
+
+#[test]
+fn bad_configs_give_one_line_errors() {
+    let d2 = [(-1.0, 1.0), (-1.0, 1.0)];
+    let build = |enc: &str, net: &str, dims: usize| -> String {
+        let encoding = match EncodingConfig::parse(enc) {
+            Ok(e) => e,
+            Err(e) => return e.to_string(),
+        };
+        let network = match NetworkConfig::parse(net) {
+            Ok(n) => n,
+            Err(e) => return e.to_string(),
+        };
+        let domain = vec![(0.0, 1.0); dims];
+        match Model::new(ModelConfig { encoding, network, ..Default::default() }, &domain, 1, 0) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    };
+    for (enc, net, dims, expect) in [
+        ("identity", "mlp:3x0", 2, "width"),
+        ("identity", "mlp:3x8:swish", 2, "unknown activation 'swish'"),
+        ("fourier-series:8", "mlp:2x8", 784, "784"),
+        ("hashgrid", "mlp:2x8", 5, "5"),
+    ] {
+        let e = build(enc, net, dims);
+        assert!(e.contains(expect) && !e.contains('\n'), "{enc} {net}: '{e}'");
+    }
+    let m = model("identity", "mlp:1x4", "linear", &d2, 1, 0);
+    let e = Trainer::new(m, TrainConfig { lr: f32::NAN, ..Default::default() }).unwrap_err().to_string();
+    assert!(e.contains("lr") && e.contains("positive"), "{e}");
+    let e = Model::new(ModelConfig::default(), &[(1.0, -1.0)], 1, 0).unwrap_err().to_string();
+    assert!(e.contains("lo < hi"), "{e}");
+}
+
+#[test]
+fn softmax_head_trains_a_classifier_with_cross_entropy() {
+    // Four classes: the quadrant of a 2-D point.
+    let m = model("identity", "mlp:2x32:tanh", "softmax", &[(-1.0, 1.0), (-1.0, 1.0)], 4, 9);
+    let cfg =
+        TrainConfig { lr: 1e-2, batch: 256, loss: approxlab_engine::loss::Loss::CrossEntropy, ..Default::default() };
+    let mut t = Trainer::new(m, cfg).unwrap();
+    let quadrant = |p: &[f32]| {
+        let k = (p[0] > 0.0) as usize + 2 * (p[1] > 0.0) as usize;
+        (0..4).map(|i| (i == k) as u8 as f32).collect::<Vec<_>>()
+    };
+    let loss = train(&mut t, &quadrant, 300);
+    assert!(loss < 0.2, "cross-entropy {loss}");
+    let mut p = vec![0.0; 8];
+    t.model.predict(&[0.5, 0.5, -0.5, -0.5], &mut p).unwrap();
+    assert!(p[3] > 0.8 && p[4] > 0.8, "{p:?}");
+}
