@@ -1,0 +1,90 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::curve::{CurveDataset, CurveSpec};
+use crate::image_data::{ImageDataset, ImageSpec};
+use crate::mandelbrot::{MandelbrotDataset, MandelbrotSpec, MandelbrotTarget};
+use crate::surface::{SurfaceDataset, SurfaceShape, SurfaceSpec};
+use crate::{DataError, Dataset};
+
+const KNOWN_FORMS: &str = "mandelbrot, mandelbrot:smooth, mandelbrot:periodic, image:PATH, curve:NAME_OR_EXPR, \
+                           curve:csv:PATH, surface:sphere, surface:shell, surface:torus";
+
+/// A data set description, as found in a TOML config (`kind = "..."` plus the fields of the
+/// variant's spec) or given on the command line (see [`DataSpec::parse`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DataSpec {
+    Curve(CurveSpec),
+    Image(ImageSpec),
+    Surface(SurfaceSpec),
+    Mandelbrot(MandelbrotSpec),
+}
+
+impl DataSpec {
+    /// Parses the CLI forms `mandelbrot`, `mandelbrot:smooth`, `mandelbrot:periodic`,
+    /// `image:PATH`, `curve` (the default curve), `curve:NAME_OR_EXPR`, `curve:csv:PATH` and
+    /// `surface:sphere|shell|torus`. Every other field takes its default.
+    pub fn parse(cli: &str) -> Result<DataSpec, DataError> {
+        let s = cli.trim();
+        let (head, rest) = match s.split_once(':') {
+            Some((h, r)) => (h, Some(r.trim())),
+            None => (s, None),
+        };
+        let missing = |what: &str, form: &str| {
+            DataError::invalid(format!("data set '{s}'"), format!("missing {what}; expected {form}"))
+        };
+        match head.trim().to_ascii_lowercase().as_str() {
+            "mandelbrot" => {
+                let target = match rest.map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("smooth") => MandelbrotTarget::Smooth,
+                    Some("periodic") => MandelbrotTarget::Periodic,
+                    Some(other) => {
+                        return Err(DataError::invalid(
+                            format!("data set '{s}'"),
+                            format!("unknown mandelbrot target '{other}'; expected smooth or periodic"),
+                        ))
+                    }
+                };
+                Ok(DataSpec::Mandelbrot(MandelbrotSpec { target, ..MandelbrotSpec::default() }))
+            }
+            "image" => match rest {
+                Some(path) if !path.is_empty() => Ok(DataSpec::Image(ImageSpec::new(path))),
+                _ => Err(missing("the file", "image:PATH")),
+            },
+            "curve" => match rest {
+                None => Ok(DataSpec::Curve(CurveSpec::default())),
+                Some("") => Err(missing("the target", "curve:NAME_OR_EXPR or curve:csv:PATH")),
+                Some(r) => match r.strip_prefix("csv:") {
+                    Some(path) if !path.trim().is_empty() => {
+                        Ok(DataSpec::Curve(CurveSpec { csv: Some(PathBuf::from(path.trim())), ..CurveSpec::default() }))
+                    }
+                    Some(_) => Err(missing("the file", "curve:csv:PATH")),
+                    None => Ok(DataSpec::Curve(CurveSpec { target: Some(r.to_string()), ..CurveSpec::default() })),
+                },
+            },
+            "surface" => match rest.and_then(SurfaceShape::from_name) {
+                Some(shape) => Ok(DataSpec::Surface(SurfaceSpec::shape(shape))),
+                None => Err(DataError::invalid(
+                    format!("data set '{s}'"),
+                    format!(
+                        "unknown surface '{}'; expected surface:sphere, surface:shell or surface:torus",
+                        rest.unwrap_or("")
+                    ),
+                )),
+            },
+            _ => Err(DataError::UnknownKind { given: s.to_string(), known: KNOWN_FORMS.to_string() }),
+        }
+    }
+
+    /// Validates the spec and builds the data set; `seed` fixes every random choice.
+    pub fn build(&self, seed: u64) -> Result<Box<dyn Dataset>, DataError> {
+        Ok(match self {
+            DataSpec::Curve(s) => Box::new(CurveDataset::build(s, seed)?),
+            DataSpec::Image(s) => Box::new(ImageDataset::load(s)?),
+            DataSpec::Surface(s) => Box::new(SurfaceDataset::build(s, seed)?),
+            DataSpec::Mandelbrot(s) => Box::new(MandelbrotDataset::build(s, seed)?),
+        })
+    }
+}
