@@ -1,1 +1,282 @@
-fn main() {}
+//! `approxlab`: watch neural networks learn. A thin command line over the engine, data and view crates.
+
+mod bench;
+mod config;
+mod render;
+mod run;
+
+use anyhow::{anyhow, Context, Result};
+use approxlab_data::DataSpec;
+use approxlab_view::{write_png_atomic, Colormap, Window};
+use clap::{Parser, Subcommand};
+use config::{ConfigFlags, RunConfig};
+use render::RenderOptions;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "approxlab", version, about = "Watch neural networks learn: curves, images, surfaces, fractals")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model; writes a run directory (config, metrics, checkpoints, frames, summary, renders)
+    Train {
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// Print the effective config as TOML and exit
+        #[arg(long)]
+        print_config: bool,
+        /// No progress bar, only the final lines
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Continue a run from its latest checkpoint
+    Resume {
+        run: PathBuf,
+        /// New total step budget
+        #[arg(long)]
+        steps: Option<u64>,
+        /// New wall-clock budget for this session, e.g. 60s
+        #[arg(long, value_name = "DURATION")]
+        time: Option<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Evaluate a run's latest checkpoint on its data set's evaluation set
+    Eval { run: PathBuf },
+    /// Render a run's learned function to a PNG
+    Render {
+        run: PathBuf,
+        #[command(flatten)]
+        view: ViewArgs,
+    },
+    /// Render a data set's ground truth to a PNG
+    Truth {
+        /// Data set, as for `train --data`
+        data: String,
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Set a data key, e.g. --set depth=500
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Train a Fourier-feature network on the Mandelbrot set in about a minute and show where to look
+    Demo {
+        /// Parent directory of the run
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Measure training steps per second on the reference workloads
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ViewArgs {
+    /// Image size WxH (default: the data set's own, or 800 wide)
+    #[arg(long, value_name = "WxH")]
+    size: Option<String>,
+    /// Window X0,X1,Y0,Y1 of a 2-D scalar function (default: the data domain)
+    #[arg(long, value_name = "X0,X1,Y0,Y1", allow_hyphen_values = true)]
+    window: Option<String>,
+    /// inferno, magma, viridis, plasma, gray, bone, gist_heat
+    #[arg(long, default_value = "inferno")]
+    colormap: String,
+    /// Output PNG file
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+impl ViewArgs {
+    fn options(&self) -> Result<RenderOptions> {
+        let size = self.size.as_deref().map(config::parse_size).transpose()?;
+        let window =
+            self.window.as_deref().map(|w| w.parse::<Window>().map_err(|e| anyhow!("--window: {e}"))).transpose()?;
+        let colormap = Colormap::parse(&self.colormap).map_err(|e| anyhow!("--colormap: {e}"))?;
+        Ok(RenderOptions { size, window, colormap, ..Default::default() })
+    }
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("approxlab: internal error: {info}. Please report this.");
+    }));
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Train { flags, print_config, quiet } => {
+            let config = config::resolve(&flags)?;
+            if print_config {
+                print!("{}", config::to_toml(&config));
+                return Ok(0);
+            }
+            train(config, quiet)
+        }
+        Command::Resume { run, steps, time, quiet } => resume(&run, steps, time, quiet),
+        Command::Eval { run } => eval(&run),
+        Command::Render { run, view } => {
+            let opts = view.options()?;
+            let (config, data, trainer, _) = run::load_run(&run)?;
+            run::init_threads(config.threads)?;
+            let f = run::model_fn(&trainer.model);
+            let img = render::render(data.as_ref(), &f, &opts)?;
+            write_png_atomic(&view.out, &img).map_err(|e| anyhow!("{e}"))?;
+            println!("wrote {}", view.out.display());
+            Ok(0)
+        }
+        Command::Truth { data, view, set } => {
+            let opts = view.options()?;
+            let mut table = toml::Value::try_from(DataSpec::parse(&data).map_err(|e| anyhow!("data: {e}"))?)?;
+            for s in &set {
+                let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("--set '{s}': expected KEY=VALUE"))?;
+                let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or_else(|| toml::Value::String(v.to_string()));
+                table.as_table_mut().expect("data specs are tables").insert(k.trim().to_string(), value);
+            }
+            let spec: DataSpec =
+                table.try_into().map_err(|e: toml::de::Error| anyhow!("data: {}", e.message().trim()))?;
+            let data = spec.build(0).map_err(|e| anyhow!("data: {e}"))?;
+            let f = |x: &[f32], out: &mut [f32]| {
+                if !data.truth(x, out) {
+                    out.fill(f32::NAN);
+                }
+            };
+            if !data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]) {
+                anyhow::bail!("{} has no ground-truth function to render", data.name());
+            }
+            let img = render::render(data.as_ref(), &f, &opts)?;
+            write_png_atomic(&view.out, &img).map_err(|e| anyhow!("{e}"))?;
+            println!("wrote {}", view.out.display());
+            Ok(0)
+        }
+        Command::Demo { out, quiet } => demo(out, quiet),
+        Command::Bench(args) => bench::run(&args).map(|_| 0),
+    }
+}
+
+fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn approxlab_data::Dataset) {
+    let m = &trainer.model;
+    eprintln!("data     {} ({} inputs -> {} outputs)", data.name(), data.input_dims(), data.output_dims());
+    for p in m.summary() {
+        eprintln!(
+            "{:<8} {:<28} {:>7} outputs {:>9} params {:>10} FLOPs/sample",
+            p.part, p.description, p.outputs, p.params, p.flops_per_sample
+        );
+    }
+    eprintln!(
+        "total    {} parameters, {} encoded features, batch {}, lr {}",
+        m.n_params(),
+        m.encoded_dims(),
+        config.train.batch,
+        config.train.lr
+    );
+}
+
+fn train(config: RunConfig, quiet: bool) -> Result<u8> {
+    run::init_threads(config.threads)?;
+    let data = run::build_dataset(&config)?;
+    let mut trainer = run::build_trainer(&config, data.as_ref())?;
+    let dir = run::create_run_dir(&config)?;
+    approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+    if !quiet {
+        describe(&config, &trainer, data.as_ref());
+        eprintln!("run      {}", dir.display());
+    }
+    run::install_ctrlc();
+    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet)?;
+    finish(&dir, &config, data.as_ref(), &trainer, outcome)
+}
+
+fn finish(
+    dir: &Path,
+    config: &RunConfig,
+    data: &dyn approxlab_data::Dataset,
+    trainer: &approxlab_engine::Trainer,
+    outcome: run::RunOutcome,
+) -> Result<u8> {
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json"))?)?;
+    if outcome.status == "diverged" {
+        return Ok(outcome.exit_code);
+    }
+    let renders = match data.kind() {
+        approxlab_data::Kind::Classification { .. } | approxlab_data::Kind::Table => vec![],
+        _ => run::render_final(dir, config, data, &trainer.model)?,
+    };
+    let eval = &summary["eval"];
+    let mut line = format!(
+        "{} after {} steps in {:.1}s: eval mse {:.4e}",
+        outcome.status,
+        summary["steps"],
+        summary["wall_s"].as_f64().unwrap_or(0.0),
+        eval["mse"].as_f64().unwrap_or(f64::NAN)
+    );
+    if let Some(p) = eval["psnr"].as_f64() {
+        line += &format!(", psnr {p:.2} dB");
+    }
+    println!("{line}");
+    println!("run      {}", dir.display());
+    for r in renders {
+        println!("look at  {}", r.display());
+    }
+    if outcome.status == "interrupted" {
+        println!("resume   approxlab resume {}", dir.display());
+    }
+    Ok(outcome.exit_code)
+}
+
+fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, quiet: bool) -> Result<u8> {
+    let (mut config, data, mut trainer, wall) = run::load_run(dir)?;
+    if steps.is_some() || time.is_some() {
+        config.budget.steps = steps.or(config.budget.steps);
+        if time.is_some() {
+            config.budget.time = time;
+        }
+        config::validate(&config)?;
+        approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+    }
+    run::init_threads(config.threads)?;
+    if !quiet {
+        eprintln!("resuming {} at step {}", dir.display(), trainer.step);
+    }
+    run::install_ctrlc();
+    let outcome = run::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet)?;
+    finish(dir, &config, data.as_ref(), &trainer, outcome)
+}
+
+fn eval(dir: &Path) -> Result<u8> {
+    let (config, data, trainer, _) = run::load_run(dir)?;
+    run::init_threads(config.threads)?;
+    let metrics = run::evaluate(&trainer.model, data.as_ref())?;
+    let record = serde_json::json!({"step": trainer.step, "data": data.name(), "eval": metrics});
+    let text = serde_json::to_string_pretty(&record)?;
+    approxlab_engine::checkpoint::atomic_write(&dir.join("eval.json"), text.as_bytes())
+        .with_context(|| format!("run {}", dir.display()))?;
+    println!("{text}");
+    Ok(0)
+}
+
+/// The README's first command: a Fourier-feature network learning the Mandelbrot set, with frames to watch.
+fn demo(out: PathBuf, quiet: bool) -> Result<u8> {
+    let text = include_str!("../../../examples/demo.toml");
+    let mut config = config::parse_config_text(text, "examples/demo.toml")?;
+    config.output.dir = out;
+    config::validate(&config)?;
+    train(config, quiet)
+}

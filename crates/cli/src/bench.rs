@@ -1,0 +1,395 @@
+//! `approxlab bench`: training-step throughput of the reference workloads W1-W3, an sgemm peak measured in the same
+//! run, and W1 inference speed.
+//!
+//! Timing on a shared machine: after a few warm-up steps the benchmark runs many short windows (~0.5 s) and keeps
+//! only the "clean" ones, in which other processes used at most 5 % of the machine's CPU time (total non-idle
+//! jiffies from /proc/stat minus this process's own utime + stime from /proc/self/stat). It reports the median over
+//! the clean windows, or over all windows, flagged, when none was clean.
+
+use anyhow::{bail, Context};
+use approxlab_engine::encoding::EncodingConfig;
+use approxlab_engine::head::Head;
+use approxlab_engine::linalg::{self, Op};
+use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::{Model, ModelConfig, TrainConfig, Trainer};
+use rand::{Rng as _, SeedableRng as _};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which workload: W1 (fourier:64 -> mlp:4x256 -> tanh01, batch 8192), W2 (mlp:8x128:gelu, batch 4096),
+    /// W3 (258 inputs -> mlp:3x512 -> 3 linear outputs, batch 16384) or all.
+    #[arg(long, default_value = "all")]
+    pub workload: String,
+    /// Seconds of timed windows per workload.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Length of one timing window.
+const WINDOW: Duration = Duration::from_millis(500);
+/// A window is clean when other processes used at most this fraction of the machine's CPU time during it.
+const MAX_FOREIGN_FRACTION: f64 = 0.05;
+/// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every architecture.
+const TICKS_PER_SECOND: f64 = 100.0;
+const WARMUP_STEPS: usize = 3;
+const INFER_POINTS: usize = 65_536;
+
+struct Workload {
+    name: &'static str,
+    inputs: usize,
+    encoding: &'static str,
+    network: &'static str,
+    head: &'static str,
+    outputs: usize,
+    batch: usize,
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "W1",
+        inputs: 2,
+        encoding: "fourier:64",
+        network: "mlp:4x256:leaky_relu",
+        head: "tanh01",
+        outputs: 1,
+        batch: 8192,
+    },
+    Workload {
+        name: "W2",
+        inputs: 2,
+        encoding: "identity",
+        network: "mlp:8x128:gelu",
+        head: "tanh01",
+        outputs: 1,
+        batch: 4096,
+    },
+    Workload {
+        name: "W3",
+        inputs: 258,
+        encoding: "identity",
+        network: "mlp:3x512:leaky_relu",
+        head: "linear",
+        outputs: 3,
+        batch: 16384,
+    },
+];
+
+/// FLOPs of one training step: forward, input-gradient and weight-gradient GEMMs of every dense layer (3x the
+/// forward GEMM FLOPs), less the first layer's input gradient when the encoding has no parameters to train (it is
+/// not computed then). `layers` are (inputs, outputs) per dense layer; element-wise work is not counted.
+pub fn step_flops(layers: &[(usize, usize)], batch: usize, encoding_has_params: bool) -> f64 {
+    let gemm = |&(i, o): &(usize, usize)| 2.0 * i as f64 * o as f64 * batch as f64;
+    let forward: f64 = layers.iter().map(gemm).sum();
+    let skipped = match layers.first() {
+        Some(first) if !encoding_has_params => gemm(first),
+        _ => 0.0,
+    };
+    3.0 * forward - skipped
+}
+
+/// Whether a window is clean: CPU time used by other processes (`foreign_ticks`, in USER_HZ ticks) is at most 5 %
+/// of the CPU time the machine had (`wall_s` times `cores`).
+pub fn window_is_clean(foreign_ticks: f64, wall_s: f64, cores: usize) -> bool {
+    foreign_ticks / TICKS_PER_SECOND <= MAX_FOREIGN_FRACTION * wall_s * cores as f64
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// (total non-idle ticks of the machine, number of CPUs) from /proc/stat.
+fn machine_ticks() -> Option<(u64, usize)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let mut busy = None;
+    let mut cpus = 0;
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        match f.next() {
+            Some("cpu") => {
+                let v: Vec<u64> = f.filter_map(|x| x.parse().ok()).collect();
+                // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+                let get = |i: usize| v.get(i).copied().unwrap_or(0);
+                busy = Some(get(0) + get(1) + get(2) + get(5) + get(6) + get(7));
+            }
+            Some(name) if name.starts_with("cpu") => cpus += 1,
+            _ => {}
+        }
+    }
+    Some((busy?, cpus.max(1)))
+}
+
+/// utime + stime of this process, in ticks, from /proc/self/stat.
+fn own_ticks() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state); utime and stime are
+    // fields 14 and 15.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// What the windows of one measurement gave.
+#[derive(Debug)]
+struct Timing {
+    /// Median rate (units per second) over the clean windows, or over all when none was clean.
+    rate: f64,
+    clean: usize,
+    windows: usize,
+}
+
+/// Runs `work` (which does some units of work and returns how many) in windows of about [`WINDOW`] for about
+/// `seconds`, and returns the median rate over clean windows.
+fn measure(seconds: f64, mut work: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<Timing> {
+    let start = Instant::now();
+    let (mut clean, mut all) = (Vec::new(), Vec::new());
+    while all.is_empty() || start.elapsed().as_secs_f64() < seconds {
+        let m0 = machine_ticks();
+        let o0 = own_ticks();
+        let t0 = Instant::now();
+        let mut units = 0;
+        while units == 0 || t0.elapsed() < WINDOW {
+            units += work()?;
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        let rate = units as f64 / wall;
+        all.push(rate);
+        if let (Some((m0, cores)), Some(o0), Some((m1, _)), Some(o1)) = (m0, o0, machine_ticks(), own_ticks()) {
+            let foreign = m1.saturating_sub(m0) as f64 - o1.saturating_sub(o0) as f64;
+            if window_is_clean(foreign.max(0.0), wall, cores) {
+                clean.push(rate);
+            }
+        }
+    }
+    let rate = if clean.is_empty() { median(&all) } else { median(&clean) };
+    Ok(Timing { rate, clean: clean.len(), windows: all.len() })
+}
+
+fn build_model(w: &Workload) -> anyhow::Result<Model> {
+    let config = ModelConfig {
+        encoding: EncodingConfig::parse(w.encoding)?,
+        network: NetworkConfig::parse(w.network)?,
+        head: Head::parse(w.head)?,
+        ..Default::default()
+    };
+    let domain = vec![(-1.0, 1.0); w.inputs];
+    Ok(Model::new(config, &domain, w.outputs, 1)?)
+}
+
+/// (inputs, outputs) of every dense layer, from the network's weight tensors.
+fn dense_layers(model: &Model) -> Vec<(usize, usize)> {
+    model.network().param_tensors().iter().filter(|t| t.shape.len() == 2).map(|t| (t.shape[1], t.shape[0])).collect()
+}
+
+struct Report {
+    workload: &'static str,
+    steps_per_s: f64,
+    gflops: f64,
+    timing: Timing,
+}
+
+fn bench_training(w: &Workload, seconds: f64) -> anyhow::Result<(Report, Model)> {
+    let model = build_model(w)?;
+    let flops = step_flops(&dense_layers(&model), w.batch, model.encoding().n_params() > 0);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(42);
+    let x: Vec<f32> = (0..w.batch * w.inputs).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let y: Vec<f32> = (0..w.batch * w.outputs).map(|_| rng.gen_range(0.0f32..1.0)).collect();
+    let mut trainer = Trainer::new(model, TrainConfig { lr: 1e-3, batch: w.batch, ..Default::default() })?;
+    for _ in 0..WARMUP_STEPS {
+        trainer.step(&x, &y).with_context(|| format!("{}: warm-up step", w.name))?;
+    }
+    let timing = measure(seconds, || {
+        trainer.step(&x, &y).with_context(|| format!("{}: training step", w.name))?;
+        Ok(1)
+    })?;
+    let steps_per_s = timing.rate;
+    Ok((Report { workload: w.name, steps_per_s, gflops: steps_per_s * flops / 1e9, timing }, trainer.model))
+}
+
+fn bench_sgemm(seconds: f64) -> anyhow::Result<(f64, Timing)> {
+    let (m, k, n) = (8192, 256, 256);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5).collect();
+    let mut c = vec![0.0f32; m * n];
+    for _ in 0..5 {
+        linalg::matmul(m, n, k, &a, Op::N, &b, Op::N, &mut c, false);
+    }
+    let timing = measure(seconds, || {
+        linalg::matmul(m, n, k, &a, Op::N, &b, Op::N, &mut c, false);
+        Ok(1)
+    })?;
+    Ok((timing.rate * 2.0 * (m * k * n) as f64 / 1e9, timing))
+}
+
+fn bench_inference(model: &Model, seconds: f64) -> anyhow::Result<(f64, Timing)> {
+    let d = model.input_dims();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    let x: Vec<f32> = (0..INFER_POINTS * d).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let mut out = vec![0.0f32; INFER_POINTS * model.output_dims()];
+    model.predict(&x, &mut out)?;
+    let timing = measure(seconds, || {
+        model.predict(&x, &mut out)?;
+        Ok(INFER_POINTS)
+    })?;
+    Ok((timing.rate, timing))
+}
+
+fn median_of(t: &Timing) -> &'static str {
+    if t.clean > 0 {
+        "clean"
+    } else {
+        "all"
+    }
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let selected: Vec<&Workload> = match args.workload.to_ascii_uppercase().as_str() {
+        "ALL" => WORKLOADS.iter().collect(),
+        name => match WORKLOADS.iter().find(|w| w.name == name) {
+            Some(w) => vec![w],
+            None => bail!("bench: unknown workload '{}', expected W1, W2, W3 or all", args.workload),
+        },
+    };
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        bail!("bench: --seconds must be a positive number, got {}", args.seconds);
+    }
+    if let Some(n) = args.threads {
+        if n == 0 {
+            bail!("bench: --threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("bench: could not build the thread pool")?;
+    }
+    let threads = rayon::current_num_threads();
+    let side = args.seconds.clamp(1.0, 5.0);
+    let dirty = |t: &Timing| if t.clean == 0 { " (no clean window: median of all)" } else { "" };
+
+    let (peak, peak_t) = bench_sgemm(side)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"impl": "approxlab", "workload": "sgemm", "gflops": peak,
+                "clean_windows": peak_t.clean, "windows": peak_t.windows, "median_of": median_of(&peak_t),
+                "threads": threads})
+        );
+    } else {
+        println!("approxlab bench, {threads} threads, {:.1} s per workload", args.seconds);
+        println!(
+            "sgemm 8192x256 @ 256x256: {peak:.1} GFLOP/s, {}/{} clean windows{}",
+            peak_t.clean,
+            peak_t.windows,
+            dirty(&peak_t)
+        );
+        println!();
+        println!("{:<8} {:>10} {:>9} {:>8} {:>14}", "workload", "steps/s", "GFLOP/s", "% peak", "clean/windows");
+    }
+    let mut w1_model = None;
+    for w in selected {
+        let (r, model) = bench_training(w, args.seconds)?;
+        let pct = 100.0 * r.gflops / peak;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"impl": "approxlab", "workload": r.workload, "steps_per_s": r.steps_per_s,
+                    "gflops": r.gflops, "peak_gflops": peak, "pct_peak": pct, "clean_windows": r.timing.clean,
+                    "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": threads})
+            );
+        } else {
+            println!(
+                "{:<8} {:>10.2} {:>9.1} {:>7.1}% {:>14}{}",
+                r.workload,
+                r.steps_per_s,
+                r.gflops,
+                pct,
+                format!("{}/{}", r.timing.clean, r.timing.windows),
+                dirty(&r.timing)
+            );
+        }
+        if w.name == "W1" {
+            w1_model = Some(model);
+        }
+    }
+    if let Some(model) = w1_model {
+        let (pps, t) = bench_inference(&model, side)?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"impl": "approxlab", "workload": "W1-infer", "points_per_s": pps,
+                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(&t), "threads": threads})
+            );
+        } else {
+            println!();
+            println!(
+                "W1 inference ({INFER_POINTS} points per call): {:.3} M points/s, {}/{} clean windows{}",
+                pps / 1e6,
+                t.clean,
+                t.windows,
+                dirty(&t)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_flops_counts_three_gemms_per_layer_less_the_unused_input_gradient() {
+        // W1: 258 -> 256 x4 -> 1, no encoding parameters.
+        let w1 = [(258, 256), (256, 256), (256, 256), (256, 256), (256, 1)];
+        let fwd = 2.0 * (258.0 * 256.0 + 3.0 * 256.0 * 256.0 + 256.0) * 8192.0;
+        let first = 2.0 * 258.0 * 256.0 * 8192.0;
+        assert_eq!(step_flops(&w1, 8192, false), 3.0 * fwd - first);
+        assert_eq!(step_flops(&w1, 8192, true), 3.0 * fwd);
+        // One 2 -> 3 layer, batch 5: forward 60, weight gradient 60, no input gradient.
+        assert_eq!(step_flops(&[(2, 3)], 5, false), 120.0);
+        assert_eq!(step_flops(&[], 5, false), 0.0);
+    }
+
+    #[test]
+    fn windows_are_clean_up_to_five_percent_foreign_cpu() {
+        // 0.5 s on 2 cores is 100 ticks of machine time: 5 ticks of others are allowed, 6 are not.
+        assert!(window_is_clean(0.0, 0.5, 2));
+        assert!(window_is_clean(5.0, 0.5, 2));
+        assert!(!window_is_clean(6.0, 0.5, 2));
+        assert!(!window_is_clean(50.0, 0.5, 2));
+        assert!(window_is_clean(10.0, 0.5, 4));
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn workloads_have_the_documented_shapes() {
+        let sizes: Vec<Vec<(usize, usize)>> =
+            WORKLOADS.iter().map(|w| dense_layers(&build_model(w).unwrap())).collect();
+        assert_eq!(sizes[0], vec![(258, 256), (256, 256), (256, 256), (256, 256), (256, 1)]);
+        assert_eq!(sizes[1].len(), 9);
+        assert_eq!(sizes[1][0], (2, 128));
+        assert_eq!(sizes[2], vec![(258, 512), (512, 512), (512, 512), (512, 3)]);
+    }
+}

@@ -1,0 +1,471 @@
+//! The run configuration: one TOML file (`--config`), overridden by flags, shown by `--print-config` and saved as
+//! the run's `config.toml`.
+
+use anyhow::{anyhow, bail, Context, Result};
+use approxlab_data::DataSpec;
+use approxlab_engine::encoding::EncodingConfig;
+use approxlab_engine::head::Head;
+use approxlab_engine::loss::Loss;
+use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::optimizer::OptimizerConfig;
+use approxlab_engine::schedule::Schedule;
+use approxlab_engine::{ModelConfig, TrainConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Name of the run directory under `out`; a timestamp when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub seed: u64,
+    /// Worker threads; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default = "default_data")]
+    pub data: DataSpec,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub budget: Budget,
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+fn default_data() -> DataSpec {
+    DataSpec::parse("mandelbrot").expect("the default data set parses")
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            name: None,
+            seed: 0,
+            threads: 0,
+            data: default_data(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            budget: Budget::default(),
+            output: OutputConfig::default(),
+        }
+    }
+}
+
+/// How long to train: the first limit reached ends the run. With none set, 1000 steps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+    /// Passes over the fixed training set (batch-sized steps, ceil(samples / batch) per epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
+    /// Wall-clock training time such as "60s", "2m", "1h 30m".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+pub const DEFAULT_STEPS: u64 = 1000;
+
+impl Budget {
+    pub fn time_limit(&self) -> Result<Option<Duration>> {
+        self.time
+            .as_deref()
+            .map(|t| {
+                humantime::parse_duration(t)
+                    .map_err(|e| anyhow!("budget time: '{t}' is not a duration ({e}); expected e.g. 60s, 2m, 1h"))
+            })
+            .transpose()
+    }
+
+    /// The step limit, given the training set size for epochs.
+    pub fn step_limit(&self, samples: Option<usize>, batch: usize) -> Result<Option<u64>> {
+        let from_epochs = match self.epochs {
+            None => None,
+            Some(e) => {
+                let n = samples.ok_or_else(|| {
+                    anyhow!("budget epochs: this data set draws fresh points every step, so it has no epochs; use --steps or --time")
+                })?;
+                Some(e * n.div_ceil(batch) as u64)
+            }
+        };
+        Ok(match (self.steps, from_epochs) {
+            (Some(s), Some(e)) => Some(s.min(e)),
+            (s, e) => s.or(e),
+        }
+        .or(if self.time.is_none() { Some(DEFAULT_STEPS) } else { None }))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Parent directory of run directories.
+    #[serde(default = "default_out")]
+    pub dir: PathBuf,
+    /// Keep a numbered checkpoint every this many steps (the latest is always kept); 0 for none.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Evaluate on the evaluation set every this many steps (and at the end); 0 for only at the end.
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+    /// Write a metrics line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Render a frame of the learned function every this many steps into `frames/`; 0 for none.
+    #[serde(default)]
+    pub frame_every: u64,
+    /// Frame size `WxH`; by default the data set's natural size (images) or 480 pixels wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_size: Option<String>,
+    #[serde(default = "default_colormap")]
+    pub colormap: String,
+}
+
+fn default_out() -> PathBuf {
+    PathBuf::from("runs")
+}
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_eval_every() -> u64 {
+    500
+}
+fn default_log_every() -> u64 {
+    10
+}
+fn default_colormap() -> String {
+    "inferno".into()
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: default_out(),
+            checkpoint_every: default_checkpoint_every(),
+            eval_every: default_eval_every(),
+            log_every: default_log_every(),
+            frame_every: 0,
+            frame_size: None,
+            colormap: default_colormap(),
+        }
+    }
+}
+
+/// Flags of `approxlab train` that set config keys; each overrides the file.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ConfigFlags {
+    /// TOML config file; flags override its keys.
+    #[arg(long, short = 'c', value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// mandelbrot[:smooth|periodic] | image:PATH | curve:NAME_OR_EXPR | curve:csv:PATH | surface:sphere|shell|torus
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// identity | taylor:N | fourier:N | fourier-series:N | gaussian:M:SIGMA | positional:L | hashgrid[:L:F:T:B:R]
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<String>,
+    /// mlp:DEPTHxWIDTH[:ACT] | skip:DEPTHxWIDTH[:ACT] | siren:DEPTHxWIDTH[:OMEGA] | linear
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    /// Output head: tanh01 | sigmoid | linear | softmax
+    #[arg(long)]
+    pub head: Option<String>,
+    /// Range the data domain is mapped to before the encoding, "LO,HI" (default: the encoding's)
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
+    pub input_range: Option<String>,
+    /// mse | l1 | huber[:DELTA] | cross_entropy
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// adam | adamw[:WEIGHT_DECAY] | sgd[:MOMENTUM]
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Base learning rate
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// constant | step:EVERY:GAMMA | exp:GAMMA | cosine[:WARMUP[:MIN_LR]]
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Samples per step
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Clip the global gradient norm
+    #[arg(long, value_name = "NORM")]
+    pub clip_grad_norm: Option<f32>,
+    /// Learning-rate multiplier of trainable encodings (hash grids)
+    #[arg(long, value_name = "SCALE")]
+    pub encoding_lr_scale: Option<f32>,
+    /// Budget in optimizer steps
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Budget in passes over the training set
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Budget in wall-clock time, e.g. 60s, 5m
+    #[arg(long, value_name = "DURATION")]
+    pub time: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (0: one per core)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Parent directory of run directories (default: runs)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run name (default: a timestamp)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Numbered checkpoint every N steps
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// Evaluate every N steps
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Render a frame every N steps into frames/
+    #[arg(long, value_name = "N")]
+    pub frame_every: Option<u64>,
+    /// Frame size WxH
+    #[arg(long, value_name = "WxH")]
+    pub frame_size: Option<String>,
+    /// Colormap of scalar frames and renders
+    #[arg(long)]
+    pub colormap: Option<String>,
+    /// Set any config key, e.g. --set data.depth=500 --set model.max_features=100000 (TOML values)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Reads a TOML config, reporting errors as one line with the file, line and column.
+pub fn read_config_file(path: &Path) -> Result<RunConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("config {}: cannot read", path.display()))?;
+    parse_config_text(&text, &path.display().to_string())
+}
+
+pub fn parse_config_text(text: &str, origin: &str) -> Result<RunConfig> {
+    toml::from_str(text).map_err(|e| {
+        let position = e
+            .span()
+            .map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        anyhow!("config {origin}{position}: {}", e.message().trim().replace('\n', "; "))
+    })
+}
+
+fn set_path(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table =
+            node.as_table_mut().ok_or_else(|| anyhow!("--set {key}: '{}' is not a table", parts[..i].join(".")))?;
+        if i == parts.len() - 1 {
+            table.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    Ok(())
+}
+
+fn to_value<T: Serialize>(v: &T) -> toml::Value {
+    toml::Value::try_from(v).expect("configs serialise to TOML")
+}
+
+fn parse_toml_value(raw: &str) -> toml::Value {
+    // A bare word such as `periodic` is a string; anything TOML can read (numbers, arrays, booleans) is itself.
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// The effective config: the file (if any), then each flag, then each `--set`.
+pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
+    let base = match &flags.config {
+        Some(path) => read_config_file(path)?,
+        None => RunConfig::default(),
+    };
+    let mut root = to_value(&base);
+    let mut put = |key: &str, value: toml::Value| set_path(&mut root, key, value);
+    if let Some(d) = &flags.data {
+        put("data", to_value(&DataSpec::parse(d).map_err(|e| anyhow!("--data: {e}"))?))?;
+    }
+    if let Some(e) = &flags.encoding {
+        put("model.encoding", to_value(&EncodingConfig::parse(e).map_err(|e| anyhow!("--encoding: {e}"))?))?;
+    }
+    if let Some(n) = &flags.network {
+        put("model.network", to_value(&NetworkConfig::parse(n).map_err(|e| anyhow!("--network: {e}"))?))?;
+    }
+    if let Some(h) = &flags.head {
+        put("model.head", to_value(&Head::parse(h).map_err(|e| anyhow!("--head: {e}"))?))?;
+    }
+    if let Some(r) = &flags.input_range {
+        let parsed: Option<Vec<f32>> = r.split(',').map(|v| v.trim().parse().ok()).collect();
+        match parsed.as_deref() {
+            Some([lo, hi]) if lo < hi => put("model.input_range", to_value(&[*lo, *hi]))?,
+            _ => bail!("--input-range: expected LO,HI with LO < HI such as -1,1, got '{r}'"),
+        }
+    }
+    if let Some(l) = &flags.loss {
+        put("train.loss", to_value(&Loss::parse(l).map_err(|e| anyhow!("--loss: {e}"))?))?;
+    }
+    if let Some(o) = &flags.optimizer {
+        put("train.optimizer", to_value(&OptimizerConfig::parse(o).map_err(|e| anyhow!("--optimizer: {e}"))?))?;
+    }
+    if let Some(s) = &flags.schedule {
+        put("train.schedule", to_value(&Schedule::parse(s).map_err(|e| anyhow!("--schedule: {e}"))?))?;
+    }
+    let floats = [
+        ("train.lr", flags.lr),
+        ("train.clip_grad_norm", flags.clip_grad_norm),
+        ("train.encoding_lr_scale", flags.encoding_lr_scale),
+    ];
+    for (key, v) in floats {
+        if let Some(v) = v {
+            if !v.is_finite() {
+                bail!(
+                    "--{}: must be a finite number, got {v}",
+                    key.rsplit('.').next().unwrap_or(key).replace('_', "-")
+                );
+            }
+            put(key, toml::Value::Float(v as f64))?;
+        }
+    }
+    let ints = [
+        ("train.batch", flags.batch.map(|v| v as u64)),
+        ("budget.steps", flags.steps),
+        ("budget.epochs", flags.epochs),
+        ("seed", flags.seed),
+        ("threads", flags.threads.map(|v| v as u64)),
+        ("output.checkpoint_every", flags.checkpoint_every),
+        ("output.eval_every", flags.eval_every),
+        ("output.frame_every", flags.frame_every),
+    ];
+    for (key, v) in ints {
+        if let Some(v) = v {
+            let v = i64::try_from(v).map_err(|_| anyhow!("{key}: {v} is too large"))?;
+            put(key, toml::Value::Integer(v))?;
+        }
+    }
+    let strings = [
+        ("budget.time", flags.time.clone()),
+        ("name", flags.name.clone()),
+        ("output.frame_size", flags.frame_size.clone()),
+        ("output.colormap", flags.colormap.clone()),
+        ("output.dir", flags.out.as_ref().map(|p| p.display().to_string())),
+    ];
+    for (key, v) in strings {
+        if let Some(v) = v {
+            put(key, toml::Value::String(v))?;
+        }
+    }
+    for s in &flags.set {
+        let (key, raw) =
+            s.split_once('=').ok_or_else(|| anyhow!("--set '{s}': expected KEY=VALUE such as data.depth=500"))?;
+        put(key.trim(), parse_toml_value(raw.trim()))?;
+    }
+    let config: RunConfig =
+        root.try_into().map_err(|e: toml::de::Error| anyhow!("config: {}", e.message().trim().replace('\n', "; ")))?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// Checks what serde cannot: values in range, and combinations.
+pub fn validate(config: &RunConfig) -> Result<()> {
+    config.train.validate().map_err(|e| anyhow!("config train: {e}"))?;
+    config.model.network.validate().map_err(|e| anyhow!("config model: {e}"))?;
+    config.budget.time_limit()?;
+    if config.budget.steps == Some(0) || config.budget.epochs == Some(0) {
+        bail!("budget: steps and epochs must be at least 1");
+    }
+    if config.output.log_every == 0 {
+        bail!("output log_every: must be at least 1");
+    }
+    approxlab_view::Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("colormap: {e}"))?;
+    if let Some(size) = &config.output.frame_size {
+        parse_size(size).context("output frame_size")?;
+    }
+    if let Some(name) = &config.name {
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            bail!("name: '{name}' must be a plain directory name");
+        }
+    }
+    Ok(())
+}
+
+pub fn to_toml(config: &RunConfig) -> String {
+    toml::to_string_pretty(config).expect("configs serialise to TOML")
+}
+
+/// Parses `WxH` such as `1920x1080`.
+pub fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let err = || anyhow!("size '{s}': expected WIDTHxHEIGHT such as 800x600, each from 1 to 16384");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| err())?, h.trim().parse().map_err(|_| err())?);
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        return Err(err());
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_set_reaches_any_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "seed = 3\n[train]\nlr = 0.5\nbatch = 64\n[data]\nkind = \"mandelbrot\"\ndepth = 30\n")
+            .unwrap();
+        let flags = ConfigFlags {
+            config: Some(path),
+            lr: Some(0.01),
+            set: vec!["data.depth=77".into(), "data.target=periodic".into()],
+            ..Default::default()
+        };
+        let c = resolve(&flags).unwrap();
+        assert_eq!(c.seed, 3);
+        assert_eq!(c.train.lr, 0.01);
+        assert_eq!(c.train.batch, 64);
+        let text = to_toml(&c);
+        assert!(text.contains("depth = 77") && text.contains("periodic"), "{text}");
+        // The printed config reads back to the same config.
+        assert_eq!(parse_config_text(&text, "printed").unwrap(), c);
+    }
+
+    #[test]
+    fn typos_report_line_and_column() {
+        let e = parse_config_text("seed = 1\n[train]\nlr = 0.1\nbacth = 3\n", "x.toml").unwrap_err().to_string();
+        assert!(e.starts_with("config x.toml:4:1:") && e.contains("bacth") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn budgets() {
+        let b = Budget::default();
+        assert_eq!(b.step_limit(Some(10), 2).unwrap(), Some(DEFAULT_STEPS));
+        let b = Budget { epochs: Some(3), ..Default::default() };
+        assert_eq!(b.step_limit(Some(1000), 300).unwrap(), Some(12));
+        assert!(b.step_limit(None, 300).unwrap_err().to_string().contains("epochs"));
+        let b = Budget { time: Some("1m 30s".into()), ..Default::default() };
+        assert_eq!(b.time_limit().unwrap(), Some(Duration::from_secs(90)));
+        assert_eq!(b.step_limit(None, 1).unwrap(), None);
+        assert!(Budget { time: Some("soon".into()), ..Default::default() }.time_limit().is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("640x480").unwrap(), (640, 480));
+        for bad in ["640", "0x10", "ax4", "99999x2"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

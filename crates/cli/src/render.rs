@@ -1,0 +1,117 @@
+//! Renders a function (a trained model or the ground truth) the way its data set is looked at: a heatmap for scalar
+//! 2-D data, the picture for images, a plot for curves, a lit mesh for surfaces.
+
+use anyhow::{anyhow, bail, Result};
+use approxlab_data::{Dataset, Kind};
+use approxlab_view::{
+    plot_curve, render_image, render_scalar, render_surface, sample_curve, Channels, Colormap, CurveSpec, ImageCoords,
+    ImageDomain, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
+};
+
+/// A function over the data set's inputs: `[n, input_dims] -> [n, output_dims]`.
+pub type Func<'a> = &'a (dyn Fn(&[f32], &mut [f32]) + Sync);
+
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    pub size: Option<(u32, u32)>,
+    pub window: Option<Window>,
+    pub colormap: Colormap,
+    pub caption: String,
+    /// Draw the truth under a curve or as a wireframe over a surface.
+    pub overlay_truth: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            size: None,
+            window: None,
+            colormap: Colormap::Inferno,
+            caption: String::new(),
+            overlay_truth: true,
+        }
+    }
+}
+
+/// The window of a 2-D data set's domain.
+pub fn domain_window(data: &dyn Dataset) -> Result<Window> {
+    let d = data.domain();
+    Window::new(d[0].0, d[0].1, d[1].0, d[1].1).map_err(|e| anyhow!("{e}"))
+}
+
+/// The default render size: the image's own for images, 800 wide with the domain's aspect for 2-D fields.
+pub fn default_size(data: &dyn Dataset, window: Option<&Window>) -> (u32, u32) {
+    match data.kind() {
+        Kind::Image { .. } => data.image_shape().map(|(h, w)| (w as u32, h as u32)).unwrap_or((512, 512)),
+        Kind::ScalarField2d => {
+            let w = window.copied().or_else(|| domain_window(data).ok());
+            let aspect = w.map(|w| w.height() / w.width()).unwrap_or(1.0);
+            (800, ((800.0 * aspect).round() as u32).clamp(1, 16384))
+        }
+        _ => (800, 600),
+    }
+}
+
+pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<RgbImage> {
+    let truth = |x: &[f32], out: &mut [f32]| {
+        if !data.truth(x, out) {
+            out.fill(f32::NAN);
+        }
+    };
+    let has_truth = data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]);
+    if opts.window.is_some() && !matches!(data.kind(), Kind::ScalarField2d) {
+        bail!("--window applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
+    }
+    let (w, h) = opts.size.unwrap_or_else(|| default_size(data, opts.window.as_ref()));
+    Ok(match data.kind() {
+        Kind::ScalarField2d => {
+            let window = match opts.window {
+                Some(w) => w,
+                None => domain_window(data)?,
+            };
+            render_scalar(f, window, w, h, opts.colormap, DEFAULT_TILE_ROWS)
+        }
+        Kind::Image { channels } => {
+            let (rows, cols) = data.image_shape().ok_or_else(|| anyhow!("image data set without a shape"))?;
+            let domain = ImageDomain::new(rows as u32, cols as u32, ImageCoords::Index);
+            let channels = if channels == 1 { Channels::Gray } else { Channels::Rgb };
+            render_image(f, channels, &domain, w, h, DEFAULT_TILE_ROWS)
+        }
+        Kind::Curve => {
+            let (x0, x1) = data.domain()[0];
+            let learned = sample_curve(f, x0, x1, (w as usize).max(2));
+            let truth_samples =
+                (has_truth && opts.overlay_truth).then(|| sample_curve(&truth, x0, x1, (w as usize).max(2)));
+            let points: Vec<(f32, f32)> = data
+                .training_points()
+                .map(|(x, y)| x.iter().zip(y).map(|(a, b)| (*a, *b)).collect())
+                .unwrap_or_default();
+            let spec = CurveSpec {
+                truth: truth_samples.as_deref(),
+                points: &points,
+                caption: opts.caption.clone(),
+                width: w,
+                height: h,
+                ..CurveSpec::new(&learned)
+            };
+            plot_curve(&spec).map_err(|e| anyhow!("{e}"))?
+        }
+        Kind::Surface => {
+            let d = data.domain();
+            let points: Vec<[f32; 3]> = data
+                .training_points()
+                .map(|(_, y)| y.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect())
+                .unwrap_or_default();
+            let spec = SurfaceSpec {
+                truth: (has_truth && opts.overlay_truth).then_some(&truth as Func<'_>),
+                points: &points,
+                caption: opts.caption.clone(),
+                width: w,
+                height: h,
+                ..SurfaceSpec::new(f, (d[0].0 as f32, d[0].1 as f32), (d[1].0 as f32, d[1].1 as f32))
+            };
+            render_surface(&spec).map_err(|e| anyhow!("{e}"))?
+        }
+        Kind::Classification { .. } | Kind::Table => bail!("{} has no picture to render", data.name()),
+    })
+}

@@ -1,0 +1,365 @@
+//! A training run: its directory, the loop with budgets, logging, evaluation, checkpoints, frames, Ctrl-C and
+//! divergence handling, and its summary.
+
+use crate::config::{self, RunConfig};
+use crate::render::{self, RenderOptions};
+use anyhow::{anyhow, Context, Result};
+use approxlab_data::{Dataset, Metrics};
+use approxlab_engine::{checkpoint, EngineError, Model, Trainer};
+use approxlab_view::{hstack, label_panel, write_png_atomic, Colormap};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::json;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+pub const CHECKPOINT: &str = "checkpoints/latest.safetensors";
+
+/// Set by the Ctrl-C handler; the loop saves and stops at the next step boundary.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub fn install_ctrlc() {
+    // A second Ctrl-C while saving falls through to the default handler only if this fails; that is acceptable.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("approxlab: interrupted again, exiting without saving");
+            std::process::exit(130);
+        }
+    });
+}
+
+pub fn init_threads(threads: usize) -> Result<()> {
+    let n = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    // Building the global pool twice (e.g. in tests that call this twice) is harmless: the first one stays.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    Ok(())
+}
+
+/// Creates `out/<name>` (or `out/<timestamp>`, with a suffix if taken) with its subdirectories.
+pub fn create_run_dir(config: &RunConfig) -> Result<PathBuf> {
+    let base = config.name.clone().unwrap_or_else(|| chrono::Local::now().format("%Y%m%d-%H%M%S").to_string());
+    let out = &config.output.dir;
+    std::fs::create_dir_all(out).with_context(|| format!("output directory {}: cannot create", out.display()))?;
+    let mut dir = out.join(&base);
+    let mut k = 2;
+    while dir.exists() {
+        if config.name.is_some() {
+            anyhow::bail!(
+                "run {}: already exists; resume it with `approxlab resume {}` or choose another --name",
+                dir.display(),
+                dir.display()
+            );
+        }
+        dir = out.join(format!("{base}-{k}"));
+        k += 1;
+    }
+    for sub in ["checkpoints", "frames"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("run {}: cannot create {sub}/", dir.display()))?;
+    }
+    Ok(dir)
+}
+
+pub fn build_dataset(config: &RunConfig) -> Result<Arc<dyn Dataset>> {
+    Ok(Arc::from(config.data.build(config.seed).map_err(|e| anyhow!("data: {e}"))?))
+}
+
+pub fn build_trainer(config: &RunConfig, data: &dyn Dataset) -> Result<Trainer> {
+    let model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)
+        .map_err(|e| anyhow!("model: {e}"))?;
+    let steps = config.budget.step_limit(data.len(), config.train.batch)?;
+    let mut train = config.train.clone();
+    train.schedule = train.schedule.with_default_total(steps);
+    Trainer::new(model, train).map_err(|e| anyhow!("train: {e}"))
+}
+
+/// Predictions on the data set's evaluation set and their metrics.
+pub fn evaluate(model: &Model, data: &dyn Dataset) -> Result<Metrics> {
+    let eval = data.eval_set();
+    let mut pred = vec![0.0; eval.len(data.input_dims()) * data.output_dims()];
+    model.predict(&eval.inputs, &mut pred)?;
+    Ok(data.metrics(&pred, &eval.targets))
+}
+
+pub fn model_fn(model: &Model) -> impl Fn(&[f32], &mut [f32]) + Sync + '_ {
+    move |x: &[f32], out: &mut [f32]| {
+        if model.predict(x, out).is_err() {
+            out.fill(f32::NAN);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    status: &'a str,
+    data: String,
+    params: usize,
+    encoded_features: usize,
+    flops_per_sample: u64,
+    parts: Vec<approxlab_engine::model::PartSummary>,
+    steps: u64,
+    wall_s: f64,
+    samples_per_s: f64,
+    train_loss: Option<f64>,
+    lr: f32,
+    eval: Metrics,
+}
+
+/// Appends JSON lines to `metrics.jsonl`, flushed per line so that a crash loses at most one.
+struct MetricsLog(File);
+
+impl MetricsLog {
+    fn open(dir: &Path) -> Result<MetricsLog> {
+        let path = dir.join("metrics.jsonl");
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(MetricsLog(f))
+    }
+    fn write(&mut self, v: serde_json::Value) -> Result<()> {
+        writeln!(self.0, "{v}").context("metrics.jsonl: cannot write")
+    }
+}
+
+/// Renders frames on a thread of its own from snapshots of the weights, so training never waits for a PNG unless
+/// two frames are already queued.
+struct FrameWriter {
+    sender: Option<mpsc::SyncSender<(u64, Vec<f32>, String)>>,
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl FrameWriter {
+    fn start(config: &RunConfig, data: Arc<dyn Dataset>, dir: &Path) -> Result<FrameWriter> {
+        if config.output.frame_every == 0 {
+            return Ok(FrameWriter { sender: None, handle: None });
+        }
+        let mut model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)?;
+        let size = match &config.output.frame_size {
+            Some(s) => Some(config::parse_size(s)?),
+            None => match data.kind() {
+                approxlab_data::Kind::Image { .. } => None,
+                _ => {
+                    let (w, h) = render::default_size(data.as_ref(), None);
+                    Some((480, (480 * h / w.max(1)).max(1)))
+                }
+            },
+        };
+        let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
+        let frames = dir.join("frames");
+        let (tx, rx) = mpsc::sync_channel::<(u64, Vec<f32>, String)>(2);
+        let handle = std::thread::spawn(move || -> Result<()> {
+            for (step, params, caption) in rx {
+                model.params.copy_from_slice(&params);
+                let f = model_fn(&model);
+                let opts = RenderOptions { size, colormap, caption, ..Default::default() };
+                let img = render::render(data.as_ref(), &f, &opts)?;
+                write_png_atomic(frames.join(format!("step-{step:08}.png")), &img).map_err(|e| anyhow!("{e}"))?;
+            }
+            Ok(())
+        });
+        Ok(FrameWriter { sender: Some(tx), handle: Some(handle) })
+    }
+
+    fn submit(&self, step: u64, params: &[f32], caption: String) {
+        if let Some(tx) = &self.sender {
+            let _ = tx.send((step, params.to_vec(), caption));
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        drop(self.sender.take());
+        match self.handle.take() {
+            Some(h) => h.join().map_err(|_| anyhow!("frame renderer crashed"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+pub struct RunOutcome {
+    pub status: &'static str,
+    pub exit_code: u8,
+}
+
+/// Trains until the budget is spent (or Ctrl-C, or divergence), writing everything into `dir`.
+pub fn train_loop(
+    config: &RunConfig,
+    dir: &Path,
+    data: Arc<dyn Dataset>,
+    trainer: &mut Trainer,
+    wall_before: f64,
+    quiet: bool,
+) -> Result<RunOutcome> {
+    let step_limit = config.budget.step_limit(data.len(), config.train.batch)?;
+    let time_limit = config.budget.time_limit()?;
+    let batch = config.train.batch;
+    let mut inputs = vec![0.0f32; batch * data.input_dims()];
+    let mut targets = vec![0.0f32; batch * data.output_dims()];
+    let mut log = MetricsLog::open(dir)?;
+    let frames = FrameWriter::start(config, data.clone(), dir)?;
+    let ckpt_path = dir.join(CHECKPOINT);
+    let save = |trainer: &Trainer, wall: f64| -> Result<()> {
+        let extra = json!({ "wall_s": wall });
+        checkpoint::save(&ckpt_path, trainer, extra.clone())?;
+        let every = config.output.checkpoint_every;
+        if every > 0 && trainer.step % every == 0 {
+            let numbered = dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.step));
+            checkpoint::save(&numbered, trainer, extra)?;
+        }
+        Ok(())
+    };
+
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = match step_limit {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new(time_limit.map_or(0, |t| t.as_millis() as u64)),
+        };
+        let template = if step_limit.is_some() {
+            "{bar:30.cyan/blue} step {pos}/{len} {msg} ETA {eta}"
+        } else {
+            "{bar:30.cyan/blue} {elapsed}/{duration} {msg}"
+        };
+        bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+        bar.set_position(if step_limit.is_some() { trainer.step } else { 0 });
+        bar
+    };
+
+    let start = Instant::now();
+    let wall = |start: &Instant| wall_before + start.elapsed().as_secs_f64();
+    let start_step = trainer.step;
+    let mut recent_loss: Option<f64> = None;
+    let mut status = "finished";
+    let mut exit_code = 0;
+    if trainer.step == 0 && config.output.frame_every > 0 {
+        frames.submit(0, &trainer.model.params, "step 0".into());
+    }
+    loop {
+        if step_limit.is_some_and(|n| trainer.step >= n) || time_limit.is_some_and(|t| start.elapsed() >= t) {
+            break;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            status = "interrupted";
+            exit_code = 130;
+            break;
+        }
+        data.fill_batch(&mut trainer.rng, &mut inputs, &mut targets);
+        let stats = match trainer.step(&inputs, &targets) {
+            Ok(s) => s,
+            Err(e @ EngineError::Diverged { .. }) => {
+                bar.abandon();
+                eprintln!(
+                    "approxlab: {e}. The last good checkpoint is {} (step {}).",
+                    ckpt_path.display(),
+                    last_checkpoint_step(&ckpt_path).map_or("none".into(), |s| s.to_string())
+                );
+                status = "diverged";
+                exit_code = 1;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let step = trainer.step;
+        recent_loss = Some(match recent_loss {
+            Some(r) => 0.9 * r + 0.1 * stats.loss,
+            None => stats.loss,
+        });
+        if step % config.output.log_every == 0 {
+            let w = wall(&start);
+            let sps = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            log.write(json!({"step": step, "wall_s": w, "loss": stats.loss, "lr": stats.lr, "samples_per_s": sps}))?;
+            bar.set_message(format!("loss {:.3e} lr {:.1e} {:.0} samples/s", stats.loss, stats.lr, sps));
+        }
+        if step_limit.is_some() {
+            bar.set_position(step);
+        } else if let Some(t) = time_limit {
+            bar.set_position(start.elapsed().min(t).as_millis() as u64);
+        }
+        if config.output.eval_every > 0 && step % config.output.eval_every == 0 {
+            let m = evaluate(&trainer.model, data.as_ref())?;
+            log.write(json!({"step": step, "wall_s": wall(&start), "eval": m}))?;
+        }
+        if config.output.frame_every > 0 && step % config.output.frame_every == 0 {
+            let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
+            frames.submit(step, &trainer.model.params, caption);
+        }
+        if config.output.checkpoint_every > 0 && step % config.output.checkpoint_every == 0 {
+            save(trainer, wall(&start))?;
+        }
+    }
+    bar.finish_and_clear();
+    let wall_s = wall(&start);
+    if status != "diverged" {
+        save(trainer, wall_s)?;
+    }
+    frames.finish()?;
+    let eval = evaluate(&trainer.model, data.as_ref())?;
+    log.write(json!({"step": trainer.step, "wall_s": wall_s, "eval": eval}))?;
+    let summary = Summary {
+        status,
+        data: data.name(),
+        params: trainer.model.n_params(),
+        encoded_features: trainer.model.encoded_dims(),
+        flops_per_sample: trainer.model.flops_per_sample(),
+        parts: trainer.model.summary(),
+        steps: trainer.step,
+        wall_s,
+        samples_per_s: (trainer.step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        train_loss: recent_loss,
+        lr: trainer.lr(),
+        eval,
+    };
+    let text = serde_json::to_string_pretty(&summary)?;
+    approxlab_engine::checkpoint::atomic_write(&dir.join("summary.json"), text.as_bytes())?;
+    Ok(RunOutcome { status, exit_code })
+}
+
+fn last_checkpoint_step(path: &Path) -> Option<u64> {
+    checkpoint::load(path).ok().map(|(t, _)| t.step)
+}
+
+/// Writes `learned.png`, `truth.png` (when the data set has a truth) and `compare.png` (both, labelled).
+pub fn render_final(dir: &Path, config: &RunConfig, data: &dyn Dataset, model: &Model) -> Result<Vec<PathBuf>> {
+    let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
+    let opts = RenderOptions { colormap, ..Default::default() };
+    let f = model_fn(model);
+    let learned = render::render(data, &f, &opts)?;
+    let mut written = vec![dir.join("learned.png")];
+    write_png_atomic(&written[0], &learned).map_err(|e| anyhow!("{e}"))?;
+    let has_truth = data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]);
+    if has_truth && !matches!(data.kind(), approxlab_data::Kind::Curve | approxlab_data::Kind::Surface) {
+        let truth_fn = |x: &[f32], out: &mut [f32]| {
+            data.truth(x, out);
+        };
+        let truth = render::render(data, &truth_fn, &opts)?;
+        write_png_atomic(dir.join("truth.png"), &truth).map_err(|e| anyhow!("{e}"))?;
+        let l = label_panel(&learned, "learned").map_err(|e| anyhow!("{e}"))?;
+        let t = label_panel(&truth, "truth").map_err(|e| anyhow!("{e}"))?;
+        let both = hstack(&[&l, &t], 8);
+        write_png_atomic(dir.join("compare.png"), &both).map_err(|e| anyhow!("{e}"))?;
+        written.push(dir.join("compare.png"));
+    }
+    Ok(written)
+}
+
+pub fn load_run(dir: &Path) -> Result<(RunConfig, Arc<dyn Dataset>, Trainer, f64)> {
+    if !dir.is_dir() {
+        anyhow::bail!("run {}: no such run directory", dir.display());
+    }
+    let config =
+        config::read_config_file(&dir.join("config.toml")).with_context(|| format!("run {}", dir.display()))?;
+    let ckpt = dir.join(CHECKPOINT);
+    if !ckpt.exists() {
+        anyhow::bail!("run {}: has no checkpoint ({CHECKPOINT} is missing)", dir.display());
+    }
+    let (trainer, extra) = checkpoint::load(&ckpt)?;
+    let data = build_dataset(&config)?;
+    let wall = extra.get("wall_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
+    Ok((config, data, trainer, wall))
+}
