@@ -1,8 +1,9 @@
 //! A small parser for user expressions such as `2exp(-x^2)` or `cos(u)*sin(v)`.
 //!
-//! Written here rather than taken from a crate because the crates tried parse `-x^2` as `(-x)^2`
-//! (silently wrong for a Gaussian) and reject `1e-3`; the grammar below follows the usual
-//! mathematical conventions:
+//! Written here rather than taken from a crate: the maintained expression crates give silently
+//! wrong numbers on ordinary input (`-x^2` as `(-x)^2`, `1/2*x` as 0, `1e-3` misread) and the one
+//! that is right is unmaintained; docs/expressions.md has the comparison. The grammar follows the
+//! usual mathematical conventions:
 //!
 //! * precedence, loosest first: `+ -`, `* /`, unary `- +`, `^` (right-associative), so
 //!   `-x^2 = -(x^2)` and `2^-x = 2^(-x)`;
