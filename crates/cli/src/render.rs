@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Result};
 use approxlab_data::{Dataset, Kind};
 use approxlab_view::{
-    plot_curve, render_image, render_scalar, render_surface, sample_curve, Channels, Colormap, CurveSpec, ImageCoords,
+    label_panel, plot_curve, render_image, render_scalar, render_surface, sample_curve, Channels, Colormap, CurveSpec, ImageCoords,
     ImageDomain, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
 };
 
@@ -63,19 +63,26 @@ pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<R
         bail!("--window applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
     }
     let (w, h) = opts.size.unwrap_or_else(|| default_size(data, opts.window.as_ref()));
+    let captioned = |img: RgbImage| -> Result<RgbImage> {
+        if opts.caption.is_empty() {
+            Ok(img)
+        } else {
+            label_panel(&img, &opts.caption).map_err(|e| anyhow!("{e}"))
+        }
+    };
     Ok(match data.kind() {
         Kind::ScalarField2d => {
             let window = match opts.window {
                 Some(w) => w,
                 None => domain_window(data)?,
             };
-            render_scalar(f, window, w, h, opts.colormap, DEFAULT_TILE_ROWS)
+            captioned(render_scalar(f, window, w, h, opts.colormap, DEFAULT_TILE_ROWS))?
         }
         Kind::Image { channels } => {
             let (rows, cols) = data.image_shape().ok_or_else(|| anyhow!("image data set without a shape"))?;
             let domain = ImageDomain::new(rows as u32, cols as u32, ImageCoords::Index);
             let channels = if channels == 1 { Channels::Gray } else { Channels::Rgb };
-            render_image(f, channels, &domain, w, h, DEFAULT_TILE_ROWS)
+            captioned(render_image(f, channels, &domain, w, h, DEFAULT_TILE_ROWS))?
         }
         Kind::Curve => {
             let (x0, x1) = data.domain()[0];
