@@ -120,11 +120,42 @@ pub struct OutputConfig {
     /// Render a frame of the learned function every this many steps into `frames/`; 0 for none.
     #[serde(default)]
     pub frame_every: u64,
+    /// Render a frame every this many seconds of training instead (or as well); 0 for none.
+    #[serde(default)]
+    pub frame_seconds: f64,
+    /// Panels beside the learned function in frames: "truth", "error".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frame_panels: Vec<crate::render::Panel>,
+    /// Turn the camera once around a surface over the run.
+    #[serde(default)]
+    pub frame_turn: bool,
+    /// A camera path for 2-D scalar data: frames up to step `until` show `window` (the last shot holds after).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shots: Vec<Shot>,
     /// Frame size `WxH`; by default the data set's natural size (images) or 480 pixels wide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_size: Option<String>,
     #[serde(default = "default_colormap")]
     pub colormap: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shot {
+    pub until: u64,
+    /// `[x0, x1, y0, y1]`
+    pub window: [f64; 4],
+}
+
+impl OutputConfig {
+    pub fn frames_enabled(&self) -> bool {
+        self.frame_every > 0 || self.frame_seconds > 0.0
+    }
+
+    /// The window of the shot that covers `step`, if a camera path is set.
+    pub fn shot_window(&self, step: u64) -> Option<[f64; 4]> {
+        self.shots.iter().find(|s| step <= s.until).or(self.shots.last()).map(|s| s.window)
+    }
 }
 
 fn default_out() -> PathBuf {
@@ -151,6 +182,10 @@ impl Default for OutputConfig {
             eval_every: default_eval_every(),
             log_every: default_log_every(),
             frame_every: 0,
+            frame_seconds: 0.0,
+            frame_panels: Vec::new(),
+            frame_turn: false,
+            shots: Vec::new(),
             frame_size: None,
             colormap: default_colormap(),
         }
@@ -228,6 +263,9 @@ pub struct ConfigFlags {
     /// Render a frame every N steps into frames/
     #[arg(long, value_name = "N")]
     pub frame_every: Option<u64>,
+    /// Render a frame every S seconds of training into frames/
+    #[arg(long, value_name = "S")]
+    pub frame_seconds: Option<f64>,
     /// Frame size WxH
     #[arg(long, value_name = "WxH")]
     pub frame_size: Option<String>,
@@ -390,6 +428,13 @@ pub fn validate(config: &RunConfig) -> Result<()> {
         bail!("output log_every: must be at least 1");
     }
     approxlab_view::Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("colormap: {e}"))?;
+    if !(config.output.frame_seconds.is_finite() && config.output.frame_seconds >= 0.0) {
+        bail!("output frame_seconds: must be a number of seconds >= 0");
+    }
+    for shot in &config.output.shots {
+        let [x0, x1, y0, y1] = shot.window;
+        approxlab_view::Window::new(x0, x1, y0, y1).map_err(|e| anyhow!("output shots (until {}): {e}", shot.until))?;
+    }
     if let Some(size) = &config.output.frame_size {
         parse_size(size).context("output frame_size")?;
     }

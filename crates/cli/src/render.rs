@@ -4,8 +4,8 @@
 use anyhow::{anyhow, bail, Result};
 use approxlab_data::{Dataset, Kind};
 use approxlab_view::{
-    label_panel, plot_curve, render_image, render_scalar, render_surface, sample_curve, Channels, Colormap, CurveSpec, ImageCoords,
-    ImageDomain, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
+    hstack, label_panel, plot_curve, render_error, render_image, render_scalar, render_surface, sample_curve, Camera,
+    Channels, Colormap, CurveSpec, ImageCoords, ImageDomain, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
 };
 
 /// A function over the data set's inputs: `[n, input_dims] -> [n, output_dims]`.
@@ -19,6 +19,8 @@ pub struct RenderOptions {
     pub caption: String,
     /// Draw the truth under a curve or as a wireframe over a surface.
     pub overlay_truth: bool,
+    /// Camera angle around the vertical axis for surfaces (radians); the view's default when absent.
+    pub yaw: Option<f32>,
 }
 
 impl Default for RenderOptions {
@@ -29,6 +31,7 @@ impl Default for RenderOptions {
             colormap: Colormap::Inferno,
             caption: String::new(),
             overlay_truth: true,
+            yaw: None,
         }
     }
 }
@@ -117,8 +120,67 @@ pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<R
                 height: h,
                 ..SurfaceSpec::new(f, (d[0].0 as f32, d[0].1 as f32), (d[1].0 as f32, d[1].1 as f32))
             };
+            let spec = match opts.yaw {
+                Some(yaw) => SurfaceSpec { camera: Camera { yaw, ..spec.camera }, ..spec },
+                None => spec,
+            };
             render_surface(&spec).map_err(|e| anyhow!("{e}"))?
         }
         Kind::Classification { .. } | Kind::Table => bail!("{} has no picture to render", data.name()),
     })
+}
+
+/// Extra panels beside the learned function in frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Panel {
+    /// The ground truth, rendered the same way.
+    Truth,
+    /// |learned - truth| on the same colormap, 0 to 0.5 (2-D data only).
+    Error,
+}
+
+/// The learned function with the requested panels beside it, each labelled.
+pub fn render_with_panels(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions, panels: &[Panel]) -> Result<RgbImage> {
+    let learned = render(data, f, opts)?;
+    if panels.is_empty() {
+        return Ok(learned);
+    }
+    let truth = |x: &[f32], out: &mut [f32]| {
+        if !data.truth(x, out) {
+            out.fill(f32::NAN);
+        }
+    };
+    let bare = RenderOptions { caption: String::new(), ..opts.clone() };
+    let mut images = vec![learned];
+    for panel in panels {
+        let img = match (panel, data.kind()) {
+            (Panel::Truth, _) => render(data, &truth, &bare)?,
+            (Panel::Error, Kind::ScalarField2d | Kind::Image { .. }) => {
+                let (w, h) = opts.size.unwrap_or_else(|| default_size(data, opts.window.as_ref()));
+                if let Kind::Image { .. } = data.kind() {
+                    let (rows, cols) = data.image_shape().ok_or_else(|| anyhow!("image data set without a shape"))?;
+                    let domain = ImageDomain::new(rows as u32, cols as u32, ImageCoords::Index);
+                    render_error(f, &truth, data.output_dims(), domain, w, h, opts.colormap, 0.5, DEFAULT_TILE_ROWS)
+                } else {
+                    let window = match opts.window {
+                        Some(w) => w,
+                        None => domain_window(data)?,
+                    };
+                    render_error(f, &truth, data.output_dims(), window, w, h, opts.colormap, 0.5, DEFAULT_TILE_ROWS)
+                }
+            }
+            (Panel::Error, _) => {
+                bail!("the error panel needs 2-D data (an image or a scalar field), not {}", data.name())
+            }
+        };
+        let label = match panel {
+            Panel::Truth => "truth",
+            Panel::Error => "|error|",
+        };
+        images.push(label_panel(&img, label).map_err(|e| anyhow!("{e}"))?);
+    }
+    // Panels without a caption bar are shorter than a captioned learned view: pad them by stacking on a common height.
+    let refs: Vec<&RgbImage> = images.iter().collect();
+    Ok(hstack(&refs, 6))
 }

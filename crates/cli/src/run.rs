@@ -127,16 +127,25 @@ impl MetricsLog {
     }
 }
 
+/// One frame to render: the weights at a moment of training.
+struct FrameJob {
+    step: u64,
+    params: Vec<f32>,
+    caption: String,
+    /// Fraction of the budget done, for a camera that turns over the run.
+    progress: f32,
+}
+
 /// Renders frames on a thread of its own from snapshots of the weights, so training never waits for a PNG unless
 /// two frames are already queued.
 struct FrameWriter {
-    sender: Option<mpsc::SyncSender<(u64, Vec<f32>, String)>>,
+    sender: Option<mpsc::SyncSender<FrameJob>>,
     handle: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 impl FrameWriter {
     fn start(config: &RunConfig, data: Arc<dyn Dataset>, dir: &Path) -> Result<FrameWriter> {
-        if config.output.frame_every == 0 {
+        if !config.output.frames_enabled() {
             return Ok(FrameWriter { sender: None, handle: None });
         }
         let mut model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)?;
@@ -151,24 +160,31 @@ impl FrameWriter {
             },
         };
         let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
+        let output = config.output.clone();
         let frames = dir.join("frames");
-        let (tx, rx) = mpsc::sync_channel::<(u64, Vec<f32>, String)>(2);
+        let (tx, rx) = mpsc::sync_channel::<FrameJob>(2);
         let handle = std::thread::spawn(move || -> Result<()> {
-            for (step, params, caption) in rx {
-                model.params.copy_from_slice(&params);
+            for job in rx {
+                model.params.copy_from_slice(&job.params);
                 let f = model_fn(&model);
-                let opts = RenderOptions { size, colormap, caption, ..Default::default() };
-                let img = render::render(data.as_ref(), &f, &opts)?;
-                write_png_atomic(frames.join(format!("step-{step:08}.png")), &img).map_err(|e| anyhow!("{e}"))?;
+                let window = output
+                    .shot_window(job.step)
+                    .map(|[x0, x1, y0, y1]| approxlab_view::Window::new(x0, x1, y0, y1))
+                    .transpose()
+                    .map_err(|e| anyhow!("{e}"))?;
+                let yaw = output.frame_turn.then(|| 0.6 + std::f32::consts::TAU * job.progress);
+                let opts = RenderOptions { size, colormap, caption: job.caption, window, yaw, ..Default::default() };
+                let img = render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels)?;
+                write_png_atomic(frames.join(format!("step-{:08}.png", job.step)), &img).map_err(|e| anyhow!("{e}"))?;
             }
             Ok(())
         });
         Ok(FrameWriter { sender: Some(tx), handle: Some(handle) })
     }
 
-    fn submit(&self, step: u64, params: &[f32], caption: String) {
+    fn submit(&self, step: u64, params: &[f32], caption: String, progress: f32) {
         if let Some(tx) = &self.sender {
-            let _ = tx.send((step, params.to_vec(), caption));
+            let _ = tx.send(FrameJob { step, params: params.to_vec(), caption, progress });
         }
     }
 
@@ -237,9 +253,18 @@ pub fn train_loop(
     let mut recent_loss: Option<f64> = None;
     let mut status = "finished";
     let mut exit_code = 0;
-    if trainer.step == 0 && config.output.frame_every > 0 {
-        frames.submit(0, &trainer.model.params, "step 0".into());
+    if trainer.step == 0 && config.output.frames_enabled() {
+        frames.submit(0, &trainer.model.params, "step 0".into(), 0.0);
     }
+    let progress = |step: u64, start: &Instant| -> f32 {
+        match (step_limit, time_limit) {
+            (Some(n), _) => step as f32 / n.max(1) as f32,
+            (None, Some(t)) => (start.elapsed().as_secs_f64() / t.as_secs_f64().max(1e-9)) as f32,
+            _ => 0.0,
+        }
+    };
+    let frame_period = config.output.frame_seconds;
+    let mut next_frame_at = frame_period;
     loop {
         if step_limit.is_some_and(|n| trainer.step >= n) || time_limit.is_some_and(|t| start.elapsed() >= t) {
             break;
@@ -285,9 +310,16 @@ pub fn train_loop(
             let m = evaluate(&trainer.model, data.as_ref())?;
             log.write(json!({"step": step, "wall_s": wall(&start), "eval": m}))?;
         }
-        if config.output.frame_every > 0 && step % config.output.frame_every == 0 {
+        let by_steps = config.output.frame_every > 0 && step % config.output.frame_every == 0;
+        let by_time = frame_period > 0.0 && start.elapsed().as_secs_f64() >= next_frame_at;
+        if by_time {
+            next_frame_at += frame_period
+                * ((start.elapsed().as_secs_f64() - next_frame_at) / frame_period).floor().max(0.0)
+                + frame_period;
+        }
+        if by_steps || by_time {
             let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
-            frames.submit(step, &trainer.model.params, caption);
+            frames.submit(step, &trainer.model.params, caption, progress(step, &start));
         }
         if config.output.checkpoint_every > 0 && step % config.output.checkpoint_every == 0 {
             save(trainer, wall(&start))?;
