@@ -1,7 +1,9 @@
 //! `approxlab`: watch neural networks learn. A thin command line over the engine, data and view crates.
 
 mod bench;
+mod compare;
 mod config;
+mod media;
 mod render;
 mod run;
 
@@ -33,6 +35,9 @@ enum Command {
         /// No progress bar, only the final lines
         #[arg(long, short)]
         quiet: bool,
+        /// After training, encode the frames as RUN/video.mp4 (needs --frame-every or --frame-seconds)
+        #[arg(long)]
+        video: bool,
     },
     /// Continue a run from its latest checkpoint
     Resume {
@@ -72,6 +77,12 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Encode a run's frames as an MP4 or GIF, and render its final frame at high resolution
+    Video(media::VideoArgs),
+    /// Zoom smoothly into a run's learned 2-D function beside the truth, as a video
+    Zoom(media::ZoomArgs),
+    /// Train several models on the same data with the same budget; grid video, loss plot, results table
+    Compare(compare::CompareArgs),
     /// Measure training steps per second on the reference workloads
     Bench(bench::BenchArgs),
 }
@@ -119,13 +130,48 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Train { flags, print_config, quiet } => {
+        Command::Train { flags, print_config, quiet, video } => {
             let config = config::resolve(&flags)?;
             if print_config {
                 print!("{}", config::to_toml(&config));
                 return Ok(0);
             }
-            train(config, quiet)
+            if video && !config.output.frames_enabled() {
+                anyhow::bail!("--video: the run renders no frames; add --frame-every N or --frame-seconds S");
+            }
+            let (dir, code) = train(config, quiet)?;
+            if video && code != 1 {
+                let v = media::encode_run_frames(&dir)?;
+                println!("video    {} ({} frames, {:.1}s)", v.path.display(), v.frames, v.duration_s);
+            }
+            Ok(code)
+        }
+        Command::Video(args) => {
+            let v = media::video(&args)?;
+            println!(
+                "wrote {} ({} frames, {:.1}s) and {}",
+                v.path.display(),
+                v.frames,
+                v.duration_s,
+                args.run.join("final.png").display()
+            );
+            Ok(0)
+        }
+        Command::Zoom(args) => {
+            let v = media::zoom(&args)?;
+            println!("wrote {} ({} frames, {:.1}s)", v.path.display(), v.frames, v.duration_s);
+            Ok(0)
+        }
+        Command::Compare(args) => {
+            let dir = compare::compare(&args)?;
+            println!("{}", std::fs::read_to_string(dir.join("results.md")).unwrap_or_default());
+            println!("look at  {}", dir.join("loss.png").display());
+            for f in ["grid.mp4", "grid.gif", "grid.png"] {
+                if dir.join(f).exists() {
+                    println!("look at  {}", dir.join(f).display());
+                }
+            }
+            Ok(0)
         }
         Command::Resume { run, steps, time, quiet } => resume(&run, steps, time, quiet),
         Command::Eval { run } => eval(&run),
@@ -189,7 +235,7 @@ fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn 
     );
 }
 
-fn train(config: RunConfig, quiet: bool) -> Result<u8> {
+fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
     let data = run::build_dataset(&config)?;
     let mut trainer = run::build_trainer(&config, data.as_ref())?;
@@ -201,7 +247,8 @@ fn train(config: RunConfig, quiet: bool) -> Result<u8> {
     }
     run::install_ctrlc();
     let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet)?;
-    finish(&dir, &config, data.as_ref(), &trainer, outcome)
+    let code = finish(&dir, &config, data.as_ref(), &trainer, outcome)?;
+    Ok((dir, code))
 }
 
 fn finish(
@@ -278,5 +325,5 @@ fn demo(out: PathBuf, quiet: bool) -> Result<u8> {
     let mut config = config::parse_config_text(text, "examples/demo.toml")?;
     config.output.dir = out;
     config::validate(&config)?;
-    train(config, quiet)
+    train(config, quiet).map(|(_, code)| code)
 }

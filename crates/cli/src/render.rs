@@ -55,6 +55,18 @@ pub fn default_size(data: &dyn Dataset, window: Option<&Window>) -> (u32, u32) {
     }
 }
 
+/// The default size of training frames: 480 pixels wide (320 for images smaller than that, scaled up so that the
+/// caption fits), images larger than 480 at their own size.
+pub fn default_frame_size(data: &dyn Dataset) -> (u32, u32) {
+    let (w, h) = default_size(data, None);
+    let target = match data.kind() {
+        Kind::Image { .. } if w >= 480 => return (w, h),
+        Kind::Image { .. } => 320,
+        _ => 480,
+    };
+    (target, (target * h / w.max(1)).max(1))
+}
+
 pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<RgbImage> {
     let truth = |x: &[f32], out: &mut [f32]| {
         if !data.truth(x, out) {

@@ -149,16 +149,10 @@ impl FrameWriter {
             return Ok(FrameWriter { sender: None, handle: None });
         }
         let mut model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)?;
-        let size = match &config.output.frame_size {
-            Some(s) => Some(config::parse_size(s)?),
-            None => match data.kind() {
-                approxlab_data::Kind::Image { .. } => None,
-                _ => {
-                    let (w, h) = render::default_size(data.as_ref(), None);
-                    Some((480, (480 * h / w.max(1)).max(1)))
-                }
-            },
-        };
+        let size = Some(match &config.output.frame_size {
+            Some(s) => config::parse_size(s)?,
+            None => render::default_frame_size(data.as_ref()),
+        });
         let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
         let output = config.output.clone();
         let frames = dir.join("frames");

@@ -13,6 +13,7 @@
 //! * [`render_surface`]: software rasteriser for parametric surfaces.
 //! * [`hstack`], [`vstack`], [`caption_bar`], [`label_panel`]: composition.
 //! * [`write_png_atomic`]: crash-safe PNG output.
+//! * [`VideoWriter`], [`encode_frames_dir`]: MP4 (H.264) and GIF videos of frames.
 //!
 //! No system libraries are used: the font (DejaVu Sans, see `assets/`) is compiled in.
 
@@ -20,10 +21,12 @@ mod colormap;
 mod compose;
 mod error;
 mod field;
+mod losses;
 mod plot;
 mod png_out;
 mod surface;
 mod text;
+mod video;
 mod window;
 
 pub use colormap::{Colormap, UnknownColormap, NAN_COLOR};
@@ -34,10 +37,15 @@ pub use field::{
     DEFAULT_TILE_ROWS,
 };
 pub use image::RgbImage;
+pub use losses::{plot_loss_curves, LossSeries};
 pub use plot::{plot_curve, sample_curve, CurveSpec};
 pub use png_out::write_png_atomic;
 pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};
 pub use text::draw_text;
+pub use video::{
+    colormap_palette, default_bitrate, encode_frames_dir, VideoFormat, VideoOptions, VideoSummary, VideoWriter,
+    DEFAULT_FPS, MAX_FPS,
+};
 pub use window::{Domain, ImageCoords, ImageDomain, Window, WindowError};
 
 /// A function to render: `f(points, out)` with `points` row-major `[n, in_dims]` and
