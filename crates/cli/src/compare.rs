@@ -143,6 +143,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         let flags = ConfigFlags {
             config: Some(path.clone()),
             data: data_flag.clone(),
+            data_spec: if data_flag.is_none() { Some(first_data.clone()) } else { None },
             steps: args.steps,
             time: args.time.clone(),
             seed: args.seed,
@@ -152,10 +153,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             set: args.set.clone(),
             ..Default::default()
         };
-        let mut c = config::resolve(&flags).with_context(|| format!("compare {}", path.display()))?;
-        if args.data.is_none() {
-            c.data = first_data.clone();
-        }
+        let c = config::resolve(&flags).with_context(|| format!("compare {}", path.display()))?;
         labels.push(label);
         configs.push(c);
     }

@@ -272,6 +272,9 @@ pub struct ConfigFlags {
     /// Colormap of scalar frames and renders
     #[arg(long)]
     pub colormap: Option<String>,
+    /// A whole data spec set by another command (compare gives every model the first config's data).
+    #[arg(skip)]
+    pub data_spec: Option<DataSpec>,
     /// Set any config key, e.g. --set data.depth=500 --set model.max_features=100000 (TOML values)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -327,12 +330,23 @@ fn parse_toml_value(raw: &str) -> toml::Value {
 
 /// The effective config: the file (if any), then each flag, then each `--set`.
 pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
-    let base = match &flags.config {
-        Some(path) => read_config_file(path)?,
-        None => RunConfig::default(),
+    let (base, file_sets_head) = match &flags.config {
+        Some(path) => {
+            let config = read_config_file(path)?;
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let raw: toml::Table = toml::from_str(&text).unwrap_or_default();
+            let has_head = raw.get("model").and_then(|m| m.get("head")).is_some();
+            (config, has_head)
+        }
+        None => (RunConfig::default(), false),
     };
+    let head_given =
+        file_sets_head || flags.head.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("model.head"));
     let mut root = to_value(&base);
     let mut put = |key: &str, value: toml::Value| set_path(&mut root, key, value);
+    if let Some(spec) = &flags.data_spec {
+        put("data", to_value(spec))?;
+    }
     if let Some(d) = &flags.data {
         put("data", to_value(&DataSpec::parse(d).map_err(|e| anyhow!("--data: {e}"))?))?;
     }
@@ -410,10 +424,22 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
             s.split_once('=').ok_or_else(|| anyhow!("--set '{s}': expected KEY=VALUE such as data.depth=500"))?;
         put(key.trim(), parse_toml_value(raw.trim()))?;
     }
-    let config: RunConfig =
+    let mut config: RunConfig =
         root.try_into().map_err(|e: toml::de::Error| anyhow!("config: {}", e.message().trim().replace('\n', "; ")))?;
+    if !head_given {
+        config.model.head = default_head(&config.data);
+    }
     validate(&config)?;
     Ok(config)
+}
+
+/// The output head a data set needs unless the user chose one: outputs in [0, 1] (images, the Mandelbrot set) get
+/// the video's tanh01, unbounded outputs (curves, surface coordinates) a linear head.
+pub fn default_head(data: &DataSpec) -> Head {
+    match data {
+        DataSpec::Curve(_) | DataSpec::Surface(_) => Head::Linear,
+        DataSpec::Image(_) | DataSpec::Mandelbrot(_) => Head::Tanh01,
+    }
 }
 
 /// Checks what serde cannot: values in range, and combinations.
@@ -447,7 +473,27 @@ pub fn validate(config: &RunConfig) -> Result<()> {
 }
 
 pub fn to_toml(config: &RunConfig) -> String {
-    toml::to_string_pretty(config).expect("configs serialise to TOML")
+    let mut value = to_value(config);
+    tidy_floats(&mut value);
+    toml::to_string_pretty(&value).expect("configs serialise to TOML")
+}
+
+/// Prints floats that came from f32 fields (`lr = 0.001`) by their shortest f32 form rather than as the widened
+/// f64 (`0.0010000000474974513`). Values that an f32 cannot hold exactly (f64 fields such as windows) are kept.
+fn tidy_floats(value: &mut toml::Value) {
+    match value {
+        toml::Value::Float(f) => {
+            let narrow = *f as f32;
+            if narrow as f64 == *f {
+                if let Ok(short) = narrow.to_string().parse::<f64>() {
+                    *f = short;
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(tidy_floats),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| tidy_floats(v)),
+        _ => {}
+    }
 }
 
 /// Parses `WxH` such as `1920x1080`.

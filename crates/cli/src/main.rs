@@ -28,7 +28,7 @@ enum Command {
     /// Train a model; writes a run directory (config, metrics, checkpoints, frames, summary, renders)
     Train {
         #[command(flatten)]
-        flags: ConfigFlags,
+        flags: Box<ConfigFlags>,
         /// Print the effective config as TOML and exit
         #[arg(long)]
         print_config: bool,

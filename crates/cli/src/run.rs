@@ -166,7 +166,7 @@ impl FrameWriter {
                     .map(|[x0, x1, y0, y1]| approxlab_view::Window::new(x0, x1, y0, y1))
                     .transpose()
                     .map_err(|e| anyhow!("{e}"))?;
-                let yaw = output.frame_turn.then(|| 0.6 + std::f32::consts::TAU * job.progress);
+                let yaw = output.frame_turn.then_some(0.6 + std::f32::consts::TAU * job.progress);
                 let opts = RenderOptions { size, colormap, caption: job.caption, window, yaw, ..Default::default() };
                 let img = render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels)?;
                 write_png_atomic(frames.join(format!("step-{:08}.png", job.step)), &img).map_err(|e| anyhow!("{e}"))?;
@@ -217,7 +217,7 @@ pub fn train_loop(
         let extra = json!({ "wall_s": wall });
         checkpoint::save(&ckpt_path, trainer, extra.clone())?;
         let every = config.output.checkpoint_every;
-        if every > 0 && trainer.step % every == 0 {
+        if every > 0 && trainer.step.is_multiple_of(every) {
             let numbered = dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.step));
             checkpoint::save(&numbered, trainer, extra)?;
         }
@@ -259,6 +259,9 @@ pub fn train_loop(
     };
     let frame_period = config.output.frame_seconds;
     let mut next_frame_at = frame_period;
+    // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
+    // still has a good checkpoint.
+    let mut checkpoint_due = true;
     loop {
         if step_limit.is_some_and(|n| trainer.step >= n) || time_limit.is_some_and(|t| start.elapsed() >= t) {
             break;
@@ -268,8 +271,19 @@ pub fn train_loop(
             exit_code = 130;
             break;
         }
+        // A due checkpoint is written only once these parameters have given a finite loss, so that the latest
+        // checkpoint is always a good one; it carries the sampler state from before this batch so that resuming
+        // redraws the same batch.
+        let rng_before = trainer.rng.clone();
         data.fill_batch(&mut trainer.rng, &mut inputs, &mut targets);
-        let stats = match trainer.step(&inputs, &targets) {
+        let loss = trainer.compute_gradients(&inputs, &targets)?;
+        if checkpoint_due && loss.is_finite() {
+            let rng_after = std::mem::replace(&mut trainer.rng, rng_before);
+            save(trainer, wall(&start))?;
+            trainer.rng = rng_after;
+            checkpoint_due = false;
+        }
+        let stats = match trainer.apply_gradients(loss) {
             Ok(s) => s,
             Err(e @ EngineError::Diverged { .. }) => {
                 bar.abandon();
@@ -289,7 +303,7 @@ pub fn train_loop(
             Some(r) => 0.9 * r + 0.1 * stats.loss,
             None => stats.loss,
         });
-        if step % config.output.log_every == 0 {
+        if step.is_multiple_of(config.output.log_every) {
             let w = wall(&start);
             let sps = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
             log.write(json!({"step": step, "wall_s": w, "loss": stats.loss, "lr": stats.lr, "samples_per_s": sps}))?;
@@ -300,11 +314,11 @@ pub fn train_loop(
         } else if let Some(t) = time_limit {
             bar.set_position(start.elapsed().min(t).as_millis() as u64);
         }
-        if config.output.eval_every > 0 && step % config.output.eval_every == 0 {
+        if config.output.eval_every > 0 && step.is_multiple_of(config.output.eval_every) {
             let m = evaluate(&trainer.model, data.as_ref())?;
             log.write(json!({"step": step, "wall_s": wall(&start), "eval": m}))?;
         }
-        let by_steps = config.output.frame_every > 0 && step % config.output.frame_every == 0;
+        let by_steps = config.output.frame_every > 0 && step.is_multiple_of(config.output.frame_every);
         let by_time = frame_period > 0.0 && start.elapsed().as_secs_f64() >= next_frame_at;
         if by_time {
             next_frame_at += frame_period
@@ -315,8 +329,8 @@ pub fn train_loop(
             let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
             frames.submit(step, &trainer.model.params, caption, progress(step, &start));
         }
-        if config.output.checkpoint_every > 0 && step % config.output.checkpoint_every == 0 {
-            save(trainer, wall(&start))?;
+        if config.output.checkpoint_every > 0 && step.is_multiple_of(config.output.checkpoint_every) {
+            checkpoint_due = true;
         }
     }
     bar.finish_and_clear();

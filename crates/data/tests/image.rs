@@ -84,7 +84,7 @@ fn holdout_split_sizes() {
     assert_eq!(d.len(), Some(12));
     assert_eq!(d.eval_set().len(2), 35 - 12);
     let (x, _) = d.training_points().unwrap();
-    assert!(x.chunks(2).all(|p| p[0] as u32 % 2 == 0 && p[1] as u32 % 2 == 0));
+    assert!(x.chunks(2).all(|p| (p[0] as u32).is_multiple_of(2) && (p[1] as u32).is_multiple_of(2)));
     assert!(d.eval_set().inputs.chunks(2).all(|p| p[0] as u32 % 2 == 1 || p[1] as u32 % 2 == 1));
 }
 

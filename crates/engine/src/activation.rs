@@ -1,6 +1,7 @@
 //! Element-wise activations, fused with the bias add of the layer that precedes them.
 
 use crate::error::{EngineError, Result};
+use crate::simd::{self, multiversion};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -96,14 +97,124 @@ impl fmt::Display for Activation {
 /// Rows handed to one Rayon task: large enough to amortise scheduling, fixed so results never depend on the pool.
 const ROWS_PER_TASK: usize = 64;
 
-fn erf(x: f32) -> f32 {
-    // Abramowitz-Stegun 7.1.26 is only 1e-7 absolute: enough for f32 and far cheaper than a series.
+/// GELU's pieces at `z`: the normal CDF `Phi(z)` and density `phi(z)`. erf is Abramowitz-Stegun 7.1.26 (1.5e-7
+/// absolute, enough for f32 and far cheaper than a series); its `exp(-x^2)` with `x = z / sqrt 2` is `exp(-z^2 / 2)`,
+/// which the density shares. Branch-free, so that loops over it vectorise.
+#[inline(always)]
+fn gelu_cdf_pdf(z: f32) -> (f32, f32) {
+    let x = z * std::f32::consts::FRAC_1_SQRT_2;
+    let e = simd::exp(-x * x);
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y = 1.0
-        - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6)
-            * t
-            * (-x * x).exp();
-    y.copysign(x)
+    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6;
+    let erf = (1.0 - poly * t * e).copysign(x);
+    (0.5 * (1.0 + erf), e * 0.398_942_3)
+}
+
+/// Expands `$body` once per activation with `$a` bound to a value whose variant is known at compile time, so that
+/// `apply` and `derivative` inline to the one formula inside the loops of `$body`.
+macro_rules! specialise {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            Activation::Relu => {
+                let $a = Activation::Relu;
+                $body
+            }
+            Activation::LeakyRelu(s) => {
+                let $a = Activation::LeakyRelu(s);
+                $body
+            }
+            Activation::Gelu => {
+                let $a = Activation::Gelu;
+                $body
+            }
+            Activation::Tanh => {
+                let $a = Activation::Tanh;
+                $body
+            }
+            Activation::Sigmoid => {
+                let $a = Activation::Sigmoid;
+                $body
+            }
+            Activation::Sine(w) => {
+                let $a = Activation::Sine(w);
+                $body
+            }
+            Activation::Identity => {
+                let $a = Activation::Identity;
+                $body
+            }
+        }
+    };
+}
+
+multiversion! {
+    /// `z = f(z + bias)` row by row.
+    fn forward_inplace(act: Activation, bias: &[f32], z: &mut [f32]) {
+        specialise!(act, act => {
+            for zr in z.chunks_exact_mut(bias.len()) {
+                for (zv, b) in zr.iter_mut().zip(bias) {
+                    *zv = act.apply(*zv + b);
+                }
+            }
+        })
+    }
+}
+
+multiversion! {
+    /// `z += bias; a = f(z)` row by row.
+    fn forward_keep(act: Activation, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
+        specialise!(act, act => {
+            for (zr, ar) in z.chunks_exact_mut(bias.len()).zip(a.chunks_exact_mut(bias.len())) {
+                for ((zv, av), b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                    let v = *zv + b;
+                    *zv = v;
+                    *av = act.apply(v);
+                }
+            }
+        })
+    }
+}
+
+multiversion! {
+    /// `z += bias; a = f(z); z = f'(z)` row by row.
+    fn forward_derivative_kernel(act: Activation, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
+        specialise!(act, act => {
+            for (zr, ar) in z.chunks_exact_mut(bias.len()).zip(a.chunks_exact_mut(bias.len())) {
+                for ((zv, av), b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                    let v = *zv + b;
+                    let y = act.apply(v);
+                    *av = y;
+                    *zv = act.derivative(v, y);
+                }
+            }
+        })
+    }
+}
+
+multiversion! {
+    /// `g *= d` element-wise.
+    fn mul_kernel(d: &[f32], g: &mut [f32]) {
+        for (g, d) in g.iter_mut().zip(d) {
+            *g *= d;
+        }
+    }
+}
+
+multiversion! {
+    /// `g *= f'(z, a)`; `z` is read only when the activation needs it.
+    fn backward_kernel(act: Activation, z: &[f32], a: &[f32], g: &mut [f32]) {
+        specialise!(act, act => {
+            if act.needs_preactivation() {
+                for (g, z) in g.iter_mut().zip(z) {
+                    *g *= act.derivative(*z, 0.0);
+                }
+            } else {
+                for (g, a) in g.iter_mut().zip(a) {
+                    *g *= act.derivative(0.0, *a);
+                }
+            }
+        })
+    }
 }
 
 impl Activation {
@@ -118,15 +229,16 @@ impl Activation {
         match self {
             Activation::Relu => z.max(0.0),
             Activation::LeakyRelu(s) => {
+                let neg = z * s;
                 if z > 0.0 {
                     z
                 } else {
-                    z * s
+                    neg
                 }
             }
-            Activation::Gelu => 0.5 * z * (1.0 + erf(z * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Gelu => z * gelu_cdf_pdf(z).0,
             Activation::Tanh => z.tanh(),
-            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Activation::Sigmoid => 1.0 / (1.0 + simd::exp(-z)),
             Activation::Sine(w) => (w * z).sin(),
             Activation::Identity => z,
         }
@@ -151,8 +263,7 @@ impl Activation {
                 }
             }
             Activation::Gelu => {
-                let cdf = 0.5 * (1.0 + erf(z * std::f32::consts::FRAC_1_SQRT_2));
-                let pdf = (-0.5 * z * z).exp() * 0.398_942_3;
+                let (cdf, pdf) = gelu_cdf_pdf(z);
                 cdf + z * pdf
             }
             Activation::Tanh => 1.0 - a * a,
@@ -165,26 +276,28 @@ impl Activation {
     /// Adds `bias` to every row of `z` and applies the activation. With `keep_z` the biased pre-activation stays in
     /// `z` and the output goes to `a`; otherwise `a` is ignored and `z` is overwritten with the output.
     pub fn forward_rows(self, bias: &[f32], z: &mut [f32], a: &mut [f32], keep_z: bool) {
-        let width = bias.len();
-        let chunk = ROWS_PER_TASK * width;
+        let chunk = ROWS_PER_TASK * bias.len().max(1);
         if keep_z {
-            z.par_chunks_mut(chunk).zip(a.par_chunks_mut(chunk)).for_each(|(zc, ac)| {
-                for (zr, ar) in zc.chunks_exact_mut(width).zip(ac.chunks_exact_mut(width)) {
-                    for ((zv, av), b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
-                        *zv += b;
-                        *av = self.apply(*zv);
-                    }
-                }
-            });
+            z.par_chunks_mut(chunk).zip(a.par_chunks_mut(chunk)).for_each(|(zc, ac)| forward_keep(self, bias, zc, ac));
         } else {
-            z.par_chunks_mut(chunk).for_each(|zc| {
-                for zr in zc.chunks_exact_mut(width) {
-                    for (zv, b) in zr.iter_mut().zip(bias) {
-                        *zv = self.apply(*zv + b);
-                    }
-                }
-            });
+            z.par_chunks_mut(chunk).for_each(|zc| forward_inplace(self, bias, zc));
         }
+    }
+
+    /// Like [`Activation::forward_rows`] with `keep_z`, but leaves the derivative `f'(z + bias)` in `z` instead of the
+    /// pre-activation: the backward pass is then [`Activation::backward_from_derivative`], and activations whose
+    /// derivative shares work with their value (GELU) compute it once.
+    pub(crate) fn forward_rows_with_derivative(self, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
+        let chunk = ROWS_PER_TASK * bias.len().max(1);
+        z.par_chunks_mut(chunk)
+            .zip(a.par_chunks_mut(chunk))
+            .for_each(|(zc, ac)| forward_derivative_kernel(self, bias, zc, ac));
+    }
+
+    /// `grad *= derivative` element-wise, with the derivative saved by [`Activation::forward_rows_with_derivative`].
+    pub(crate) fn backward_from_derivative(derivative: &[f32], grad: &mut [f32]) {
+        const CHUNK: usize = 1 << 14;
+        grad.par_chunks_mut(CHUNK).zip(derivative.par_chunks(CHUNK)).for_each(|(g, d)| mul_kernel(d, g));
     }
 
     /// `grad *= f'(z, a)` element-wise: turns the gradient with respect to the output into the one with respect to
@@ -195,17 +308,9 @@ impl Activation {
         }
         const CHUNK: usize = 1 << 14;
         if self.needs_preactivation() {
-            grad.par_chunks_mut(CHUNK).zip(z.par_chunks(CHUNK)).zip(a.par_chunks(CHUNK)).for_each(|((g, z), a)| {
-                for ((g, z), a) in g.iter_mut().zip(z).zip(a) {
-                    *g *= self.derivative(*z, *a);
-                }
-            });
+            grad.par_chunks_mut(CHUNK).zip(z.par_chunks(CHUNK)).for_each(|(g, z)| backward_kernel(self, z, &[], g));
         } else {
-            grad.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(g, a)| {
-                for (g, a) in g.iter_mut().zip(a) {
-                    *g *= self.derivative(0.0, *a);
-                }
-            });
+            grad.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(g, a)| backward_kernel(self, &[], a, g));
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod network;
 pub mod optimizer;
 pub mod rows;
 pub mod schedule;
+mod simd;
 pub mod trainer;
 
 pub use model::{Model, ModelConfig};

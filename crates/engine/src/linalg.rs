@@ -32,6 +32,9 @@ pub trait Backend: Send + Sync {
 }
 
 /// The CPU backend: the `gemm` crate (AVX-512 kernels when the CPU has them, chosen at run time) on Rayon's pool.
+///
+/// Parallel products are cut into a fixed number of single-threaded gemm calls per thread (by rows, or by depth
+/// with partial results added in a fixed order), so a result depends only on the number of threads.
 pub struct Cpu;
 
 /// Below this many multiply-adds a product runs on one thread: waking the pool costs more than it saves.
@@ -74,18 +77,28 @@ impl Backend for Cpu {
             }
             return;
         }
-        let (a_cs, a_rs) = strides(op_a, m, k);
-        let (b_cs, b_rs) = strides(op_b, k, n);
         let threads = rayon::current_num_threads();
         // Inside a Rayon task (e.g. chunked inference) the pool is already busy: nesting would only add overhead.
         let nested = rayon::current_thread_index().is_some();
-        let parallelism = if threads > 1 && !nested && m * n * k >= PARALLEL_THRESHOLD {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
-        // SAFETY: the asserts above keep every index the strides can reach inside the three slices, and `c` does
-        // not alias `a` or `b` (it is borrowed mutably).
+        if threads == 1 || nested || m * n * k < PARALLEL_THRESHOLD {
+            // SAFETY: the asserts above keep every index inside the slices; `c` does not alias `a` or `b`.
+            unsafe { gemm_serial(m, n, k, a.as_ptr(), op_a, b.as_ptr(), op_b, c.as_mut_ptr(), n, accumulate) };
+            return;
+        }
+        let parts = threads * PARTS_PER_THREAD;
+        // Tall products (forward X W^T, input gradients G W) split by rows; deep ones with a small result (weight
+        // gradients G^T X, k = batch) split by depth, which gemm's own threading handles poorly.
+        if m >= parts * MIN_ROWS_PER_PART && m >= k {
+            split_rows(m, n, k, a, op_a, b, op_b, c, accumulate, parts);
+            return;
+        }
+        if k >= parts * MIN_DEPTH_PER_PART && k >= 4 * m.max(n) {
+            split_depth(m, n, k, a, op_a, b, op_b, c, accumulate, parts);
+            return;
+        }
+        let (a_cs, a_rs) = strides(op_a, m, k);
+        let (b_cs, b_rs) = strides(op_b, k, n);
+        // SAFETY: as above.
         unsafe {
             gemm::gemm(
                 m,
@@ -106,10 +119,205 @@ impl Backend for Cpu {
                 false,
                 false,
                 false,
-                parallelism,
+                Parallelism::Rayon(threads),
             );
         }
     }
+}
+
+/// Parallel products are cut into this many independent single-threaded pieces per thread: a few more pieces than
+/// threads let Rayon balance the load when another process takes a core, and there is no barrier inside a piece.
+const PARTS_PER_THREAD: usize = 2;
+/// Smallest row block of a row-split product.
+const MIN_ROWS_PER_PART: usize = 128;
+/// Smallest depth block of a depth-split product.
+const MIN_DEPTH_PER_PART: usize = 256;
+
+/// Send-able raw pointer for handing disjoint pieces of one buffer to Rayon tasks.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(T);
+// SAFETY: used only for pieces that the tasks access disjointly (writes) or read-only.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `c[m, n] (row stride ldc) = (acc ? c : 0) + op(a) op(b)` on the calling thread.
+///
+/// # Safety
+/// The pointers must cover the operands as laid out by `op_a`, `op_b` with leading dimensions `m`/`k`/`n` of the
+/// full matrices they belong to (see the callers), and `c` must not alias them.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    a_cs: isize,
+    a_rs: isize,
+    b: *const f32,
+    b_cs: isize,
+    b_rs: isize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        ldc as isize,
+        accumulate,
+        a,
+        a_cs,
+        a_rs,
+        b,
+        b_cs,
+        b_rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+}
+
+/// A whole product on the calling thread.
+///
+/// # Safety
+/// As [`gemm_strided`] with the operands' own sizes.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    op_a: Op,
+    b: *const f32,
+    op_b: Op,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (a_cs, a_rs) = strides(op_a, m, k);
+    let (b_cs, b_rs) = strides(op_b, k, n);
+    gemm_strided(m, n, k, a, a_cs, a_rs, b, b_cs, b_rs, c, ldc, accumulate);
+}
+
+/// Splits the rows of `c` (and of `op(a)`) into `parts` blocks computed independently on Rayon's pool.
+#[allow(clippy::too_many_arguments)]
+fn split_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    op_b: Op,
+    c: &mut [f32],
+    accumulate: bool,
+    parts: usize,
+) {
+    use rayon::prelude::*;
+    let rows = m.div_ceil(parts).next_multiple_of(16);
+    let (a_cs, a_rs) = strides(op_a, m, k);
+    let (b_cs, b_rs) = strides(op_b, k, n);
+    let (ap, bp) = (SendPtr(a.as_ptr()), SendPtr(b.as_ptr()));
+    c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(i, cc)| {
+        let (ap, bp) = (ap, bp);
+        let r0 = i * rows;
+        let mr = cc.len() / n;
+        // SAFETY: row r0 of op(a) starts at offset r0 * a_rs; the block stays inside `a` (m rows) and `cc` is this
+        // task's own rows of `c`.
+        unsafe {
+            gemm_strided(
+                mr,
+                n,
+                k,
+                ap.0.offset(r0 as isize * a_rs),
+                a_cs,
+                a_rs,
+                bp.0,
+                b_cs,
+                b_rs,
+                cc.as_mut_ptr(),
+                n,
+                accumulate,
+            )
+        };
+    });
+}
+
+thread_local! {
+    /// Partial products of depth-split products: grown once to the largest size needed, then reused.
+    static PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Splits the depth `k` into `parts` blocks: block 0 goes straight into `c`, the others into partial buffers that
+/// are then added to `c` in block order, so the result depends only on `parts`.
+#[allow(clippy::too_many_arguments)]
+fn split_depth(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    op_b: Op,
+    c: &mut [f32],
+    accumulate: bool,
+    parts: usize,
+) {
+    use rayon::prelude::*;
+    let depth = k.div_ceil(parts).next_multiple_of(16);
+    let parts = k.div_ceil(depth);
+    let (a_cs, a_rs) = strides(op_a, m, k);
+    let (b_cs, b_rs) = strides(op_b, k, n);
+    let (ap, bp) = (SendPtr(a.as_ptr()), SendPtr(b.as_ptr()));
+    let mn = m * n;
+    PARTIALS.with_borrow_mut(|partials| {
+        if partials.len() < (parts - 1) * mn {
+            partials.resize((parts - 1) * mn, 0.0);
+        }
+        let cp = SendPtr(c.as_mut_ptr());
+        let pp = SendPtr(partials.as_mut_ptr());
+        (0..parts).into_par_iter().for_each(|p| {
+            let (ap, bp, cp, pp) = (ap, bp, cp, pp);
+            let k0 = p * depth;
+            let kp = depth.min(k - k0);
+            let (dst, acc) = if p == 0 { (cp.0, accumulate) } else { (unsafe { pp.0.add((p - 1) * mn) }, false) };
+            // SAFETY: depth p0 of op(a) is column k0 (offset k0 * a_cs), of op(b) row k0 (offset k0 * b_rs); each
+            // block writes its own destination.
+            unsafe {
+                gemm_strided(
+                    m,
+                    n,
+                    kp,
+                    ap.0.offset(k0 as isize * a_cs),
+                    a_cs,
+                    a_rs,
+                    bp.0.offset(k0 as isize * b_rs),
+                    b_cs,
+                    b_rs,
+                    dst,
+                    n,
+                    acc,
+                )
+            };
+        });
+        const CHUNK: usize = 1 << 12;
+        let partials = &partials[..(parts - 1) * mn];
+        c[..mn].par_chunks_mut(CHUNK).enumerate().for_each(|(i, cc)| {
+            let off = i * CHUNK;
+            for p in 0..parts - 1 {
+                let src = &partials[p * mn + off..p * mn + off + cc.len()];
+                for (x, y) in cc.iter_mut().zip(src) {
+                    *x += y;
+                }
+            }
+        });
+    });
 }
 
 static CPU: Cpu = Cpu;
@@ -157,6 +365,32 @@ mod tests {
                 matmul(m, n, k, &a, op_a, &b, op_b, &mut acc, true);
                 for (x, y) in acc.iter().zip(&want) {
                     assert!((x - (y + 1.0)).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_and_depth_split_products_match_naive_and_repeat_bitwise() {
+        // Large enough to run in parallel: tall products split by rows, deep ones by depth.
+        for (m, n, k) in [(1100, 21, 30), (9, 13, 9000), (1, 40, 9000), (700, 3, 200)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    let want = naive(m, n, k, &a, op_a, &b, op_b);
+                    let mut c = vec![f32::NAN; m * n];
+                    matmul(m, n, k, &a, op_a, &b, op_b, &mut c, false);
+                    let mut acc = vec![1.0; m * n];
+                    matmul(m, n, k, &a, op_a, &b, op_b, &mut acc, true);
+                    let mut again = vec![0.0; m * n];
+                    matmul(m, n, k, &a, op_a, &b, op_b, &mut again, false);
+                    for ((x, s), y) in c.iter().zip(&acc).zip(&want) {
+                        let tol = 1e-4 * (1.0 + y.abs()) * (k as f32).sqrt();
+                        assert!((x - y).abs() < tol, "{m}x{n}x{k} {op_a:?}{op_b:?}: {x} vs {y}");
+                        assert!((s - (y + 1.0)).abs() < tol, "{m}x{n}x{k} {op_a:?}{op_b:?} accumulate: {s} vs {y}");
+                    }
+                    assert!(c.iter().zip(&again).all(|(x, y)| x.to_bits() == y.to_bits()));
                 }
             }
         }

@@ -206,6 +206,13 @@ impl Trainer {
     /// as they were, and reports the step and learning rate.
     pub fn step(&mut self, inputs: &[f32], targets: &[f32]) -> Result<StepStats> {
         let loss = self.compute_gradients(inputs, targets)?;
+        self.apply_gradients(loss)
+    }
+
+    /// The second half of [`Trainer::step`]: after [`Trainer::compute_gradients`] returned `loss`, checks for
+    /// divergence, clips and updates. Split out so that a caller can act between the two (e.g. checkpoint
+    /// parameters only once their loss is known to be finite).
+    pub fn apply_gradients(&mut self, loss: f64) -> Result<StepStats> {
         let norm = sum_of_squares(&self.grads).sqrt();
         let lr = self.lr();
         if !loss.is_finite() || !norm.is_finite() {

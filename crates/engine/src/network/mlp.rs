@@ -41,7 +41,8 @@ impl Mlp {
         self.layers.len() - 1
     }
 
-    /// Floats per sample of each hidden layer's saved state: the output, and the pre-activation where needed.
+    /// Floats per sample of each hidden layer's saved state: the output, and the derivative f'(z) where the
+    /// activation needs the pre-activation for it.
     fn hidden_stride(&self) -> usize {
         self.width * if self.activation.needs_preactivation() { 2 } else { 1 }
     }
@@ -118,7 +119,12 @@ impl Network for Mlp {
             saved = rest;
             let (z, a) = state.split_at_mut(batch * self.width);
             layer.forward_linear(params, prev, batch, z);
-            self.activation.forward_rows(layer.bias(params), z, a, keep_z);
+            if keep_z {
+                // z keeps f'(z) for the backward pass, which needs nothing else of it.
+                self.activation.forward_rows_with_derivative(layer.bias(params), z, a);
+            } else {
+                self.activation.forward_rows(layer.bias(params), z, a, false);
+            }
             prev = if keep_z { a } else { z };
         }
         let last = self.layers[self.depth()];
@@ -172,8 +178,11 @@ impl Network for Mlp {
             let gx = &mut next[..batch * layer.inputs];
             layer.backward(params, x, gz, batch, ones, grad_params, Some(&mut *gx));
             let state = &saved[(l - 1) * stride..l * stride];
-            let (z, a) = if keep_z { state.split_at(batch * self.width) } else { (&[][..], state) };
-            self.activation.backward_inplace(z, a, gx);
+            if keep_z {
+                Activation::backward_from_derivative(&state[..batch * self.width], gx);
+            } else {
+                self.activation.backward_inplace(&[], state, gx);
+            }
             turn = Some(match turn {
                 None | Some(1) => 0,
                 Some(_) => 1,
