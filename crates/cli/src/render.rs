@@ -4,8 +4,9 @@
 use anyhow::{anyhow, bail, Result};
 use approxlab_data::{Dataset, Kind};
 use approxlab_view::{
-    hstack, label_panel, plot_curve, render_error, render_image, render_scalar, render_surface, sample_curve, Camera,
-    Channels, Colormap, CurveSpec, ImageCoords, ImageDomain, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
+    hstack, label_panel, plot_curve, plot_loss_curves, render_error, render_image, render_scalar, render_surface,
+    sample_curve, Camera, Channels, Colormap, CurveSpec, ImageCoords, ImageDomain, LossSeries, RgbImage, SurfaceSpec,
+    Window, DEFAULT_TILE_ROWS,
 };
 
 /// A function over the data set's inputs: `[n, input_dims] -> [n, output_dims]`.
@@ -150,10 +151,18 @@ pub enum Panel {
     Truth,
     /// |learned - truth| on the same colormap, 0 to 0.5 (2-D data only).
     Error,
+    /// The training loss so far, log scale.
+    Loss,
 }
 
 /// The learned function with the requested panels beside it, each labelled.
-pub fn render_with_panels(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions, panels: &[Panel]) -> Result<RgbImage> {
+pub fn render_with_panels(
+    data: &dyn Dataset,
+    f: Func<'_>,
+    opts: &RenderOptions,
+    panels: &[Panel],
+    losses: &[(f64, f64)],
+) -> Result<RgbImage> {
     let learned = render(data, f, opts)?;
     if panels.is_empty() {
         return Ok(learned);
@@ -185,10 +194,21 @@ pub fn render_with_panels(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions,
             (Panel::Error, _) => {
                 bail!("the error panel needs 2-D data (an image or a scalar field), not {}", data.name())
             }
+            (Panel::Loss, _) => {
+                let (w, h) = images[0].dimensions();
+                let series = [LossSeries { label: "train".into(), points: losses.to_vec() }];
+                match plot_loss_curves(&series, "step", w, h.saturating_sub(approxlab_view::CAPTION_BAR_HEIGHT).max(1))
+                {
+                    Ok(img) => img,
+                    // Before the first logged loss there is nothing to plot: an empty panel keeps the layout.
+                    Err(_) => RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255])),
+                }
+            }
         };
         let label = match panel {
             Panel::Truth => "truth",
             Panel::Error => "|error|",
+            Panel::Loss => "loss",
         };
         images.push(label_panel(&img, label).map_err(|e| anyhow!("{e}"))?);
     }

@@ -134,6 +134,8 @@ struct FrameJob {
     caption: String,
     /// Fraction of the budget done, for a camera that turns over the run.
     progress: f32,
+    /// `(step, loss)` so far, for a loss panel (empty when there is none).
+    losses: Vec<(f64, f64)>,
 }
 
 /// Renders frames on a thread of its own from snapshots of the weights, so training never waits for a PNG unless
@@ -168,7 +170,7 @@ impl FrameWriter {
                     .map_err(|e| anyhow!("{e}"))?;
                 let yaw = output.frame_turn.then_some(0.6 + std::f32::consts::TAU * job.progress);
                 let opts = RenderOptions { size, colormap, caption: job.caption, window, yaw, ..Default::default() };
-                let img = render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels)?;
+                let img = render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses)?;
                 write_png_atomic(frames.join(format!("step-{:08}.png", job.step)), &img).map_err(|e| anyhow!("{e}"))?;
             }
             Ok(())
@@ -176,9 +178,9 @@ impl FrameWriter {
         Ok(FrameWriter { sender: Some(tx), handle: Some(handle) })
     }
 
-    fn submit(&self, step: u64, params: &[f32], caption: String, progress: f32) {
+    fn submit(&self, step: u64, params: &[f32], caption: String, progress: f32, losses: &[(f64, f64)]) {
         if let Some(tx) = &self.sender {
-            let _ = tx.send(FrameJob { step, params: params.to_vec(), caption, progress });
+            let _ = tx.send(FrameJob { step, params: params.to_vec(), caption, progress, losses: losses.to_vec() });
         }
     }
 
@@ -248,7 +250,7 @@ pub fn train_loop(
     let mut status = "finished";
     let mut exit_code = 0;
     if trainer.step == 0 && config.output.frames_enabled() {
-        frames.submit(0, &trainer.model.params, "step 0".into(), 0.0);
+        frames.submit(0, &trainer.model.params, "step 0".into(), 0.0, &[]);
     }
     let progress = |step: u64, start: &Instant| -> f32 {
         match (step_limit, time_limit) {
@@ -262,6 +264,13 @@ pub fn train_loop(
     // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
     // still has a good checkpoint.
     let mut checkpoint_due = true;
+    // Kept only for a loss panel; sized for the whole budget up front.
+    let wants_losses = config.output.frame_panels.contains(&render::Panel::Loss);
+    let mut loss_history: Vec<(f64, f64)> = Vec::with_capacity(if wants_losses {
+        step_limit.map_or(1024, |n| (n / config.output.log_every) as usize + 1)
+    } else {
+        0
+    });
     loop {
         if step_limit.is_some_and(|n| trainer.step >= n) || time_limit.is_some_and(|t| start.elapsed() >= t) {
             break;
@@ -308,6 +317,9 @@ pub fn train_loop(
             let sps = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
             log.write(json!({"step": step, "wall_s": w, "loss": stats.loss, "lr": stats.lr, "samples_per_s": sps}))?;
             bar.set_message(format!("loss {:.3e} lr {:.1e} {:.0} samples/s", stats.loss, stats.lr, sps));
+            if wants_losses {
+                loss_history.push((step as f64, stats.loss));
+            }
         }
         if step_limit.is_some() {
             bar.set_position(step);
@@ -327,7 +339,7 @@ pub fn train_loop(
         }
         if by_steps || by_time {
             let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
-            frames.submit(step, &trainer.model.params, caption, progress(step, &start));
+            frames.submit(step, &trainer.model.params, caption, progress(step, &start), &loss_history);
         }
         if config.output.checkpoint_every > 0 && step.is_multiple_of(config.output.checkpoint_every) {
             checkpoint_due = true;
