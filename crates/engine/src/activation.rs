@@ -192,6 +192,15 @@ multiversion! {
 }
 
 multiversion! {
+    /// `sums += row` element-wise.
+    fn add_kernel(row: &[f32], sums: &mut [f32]) {
+        for (s, r) in sums.iter_mut().zip(row) {
+            *s += r;
+        }
+    }
+}
+
+multiversion! {
     /// `g *= d` element-wise.
     fn mul_kernel(d: &[f32], g: &mut [f32]) {
         for (g, d) in g.iter_mut().zip(d) {
@@ -285,19 +294,13 @@ impl Activation {
     }
 
     /// Like [`Activation::forward_rows`] with `keep_z`, but leaves the derivative `f'(z + bias)` in `z` instead of the
-    /// pre-activation: the backward pass is then [`Activation::backward_from_derivative`], and activations whose
+    /// pre-activation: the backward pass is then a multiplication by it, and activations whose
     /// derivative shares work with their value (GELU) compute it once.
     pub(crate) fn forward_rows_with_derivative(self, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
         let chunk = ROWS_PER_TASK * bias.len().max(1);
         z.par_chunks_mut(chunk)
             .zip(a.par_chunks_mut(chunk))
             .for_each(|(zc, ac)| forward_derivative_kernel(self, bias, zc, ac));
-    }
-
-    /// `grad *= derivative` element-wise, with the derivative saved by [`Activation::forward_rows_with_derivative`].
-    pub(crate) fn backward_from_derivative(derivative: &[f32], grad: &mut [f32]) {
-        const CHUNK: usize = 1 << 14;
-        grad.par_chunks_mut(CHUNK).zip(derivative.par_chunks(CHUNK)).for_each(|(g, d)| mul_kernel(d, g));
     }
 
     /// `grad *= f'(z, a)` element-wise: turns the gradient with respect to the output into the one with respect to
@@ -313,6 +316,60 @@ impl Activation {
             grad.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(g, a)| backward_kernel(self, &[], a, g));
         }
     }
+}
+
+/// Row blocks whose partial column sums [`backward_with_column_sums`] adds in a fixed order: a constant, so the bias
+/// gradient does not depend on the number of threads.
+const SUM_PARTS: usize = 16;
+
+thread_local! {
+    /// Partial column sums of [`backward_with_column_sums`]: grown once to the widest layer, then reused.
+    static COLUMN_PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Turns `grad` (rows of `width`) into the gradient with respect to the pre-activation, in place, with the saved
+/// state of the layer (`derivative` when the forward pass kept `f'(z)`, else the output `a`), and writes the column
+/// sums of the result (the bias gradient) into `column_sums` in the same pass over memory.
+pub(crate) fn backward_with_column_sums(
+    activation: Activation,
+    saved: &[f32],
+    saved_is_derivative: bool,
+    grad: &mut [f32],
+    width: usize,
+    column_sums: &mut [f32],
+) {
+    let rows = grad.len() / width.max(1);
+    if rows == 0 || width == 0 {
+        column_sums.fill(0.0);
+        return;
+    }
+    let parts = SUM_PARTS.min(rows);
+    let rows_per_part = rows.div_ceil(parts);
+    let chunk = rows_per_part * width;
+    COLUMN_PARTIALS.with_borrow_mut(|partials| {
+        if partials.len() < SUM_PARTS * width {
+            partials.resize(SUM_PARTS * width, 0.0);
+        }
+        grad.par_chunks_mut(chunk)
+            .zip(saved.par_chunks(chunk))
+            .zip(partials.par_chunks_mut(width))
+            .for_each(|((g, st), sums)| {
+                if saved_is_derivative {
+                    mul_kernel(st, g);
+                } else if activation != Activation::Identity {
+                    backward_kernel(activation, &[], st, g);
+                }
+                sums.fill(0.0);
+                for row in g.chunks_exact(width) {
+                    add_kernel(row, sums);
+                }
+            });
+        let used = rows.div_ceil(rows_per_part);
+        column_sums.copy_from_slice(&partials[..width]);
+        for p in 1..used {
+            add_kernel(&partials[p * width..(p + 1) * width], column_sums);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ impl Dense {
         &params[self.offset..self.offset + self.outputs * self.inputs]
     }
 
+    /// Where the bias starts in the parameter slice.
+    pub fn bias_offset(&self) -> usize {
+        self.offset + self.outputs * self.inputs
+    }
+
     pub fn bias<'a>(&self, params: &'a [f32]) -> &'a [f32] {
         let start = self.offset + self.outputs * self.inputs;
         &params[start..start + self.outputs]
@@ -53,7 +58,8 @@ impl Dense {
     }
 
     /// Given the gradient `gz` with respect to this layer's (pre-activation) output, writes the weight and bias
-    /// gradients into `grad_params` (the same layout as `params`) and, when asked, `gx = gz W`.
+    /// gradients into `grad_params` (the same layout as `params`) and, when asked, `gx = gz W`. With `ones` as `None`
+    /// the caller has already written the bias gradient (fused into the activation's backward pass).
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -61,7 +67,7 @@ impl Dense {
         x: &[f32],
         gz: &[f32],
         batch: usize,
-        ones: &[f32],
+        ones: Option<&[f32]>,
         grad_params: &mut [f32],
         gx: Option<&mut [f32]>,
     ) {
@@ -69,7 +75,9 @@ impl Dense {
         let (gw, rest) = grad_params[self.offset..].split_at_mut(n_w);
         matmul(self.outputs, self.inputs, batch, gz, Op::T, x, Op::N, gw, false);
         // The bias gradient is the column sum of gz, done as ones[1, batch] * gz to reuse the tuned kernel.
-        matmul(1, self.outputs, batch, &ones[..batch], Op::N, gz, Op::N, &mut rest[..self.outputs], false);
+        if let Some(ones) = ones {
+            matmul(1, self.outputs, batch, &ones[..batch], Op::N, gz, Op::N, &mut rest[..self.outputs], false);
+        }
         if let Some(gx) = gx {
             matmul(batch, self.inputs, self.outputs, gz, Op::N, self.weight(params), Op::N, gx, false);
         }

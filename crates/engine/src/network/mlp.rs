@@ -2,7 +2,7 @@
 
 use super::dense::Dense;
 use super::{Network, ParamTensor};
-use crate::activation::Activation;
+use crate::activation::{backward_with_column_sums, Activation};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -171,18 +171,20 @@ impl Network for Mlp {
                     state
                 }
             };
+            // Hidden layers got their bias gradient from the activation pass below; only the output layer needs the
+            // column sum of its gradient done separately.
+            let ones_here = (l == self.depth()).then_some(&ones[..]);
             if l == 0 {
-                layer.backward(params, x, gz, batch, ones, grad_params, grad_input.as_deref_mut());
+                layer.backward(params, x, gz, batch, ones_here, grad_params, grad_input.as_deref_mut());
                 break;
             }
             let gx = &mut next[..batch * layer.inputs];
-            layer.backward(params, x, gz, batch, ones, grad_params, Some(&mut *gx));
+            layer.backward(params, x, gz, batch, ones_here, grad_params, Some(&mut *gx));
             let state = &saved[(l - 1) * stride..l * stride];
-            if keep_z {
-                Activation::backward_from_derivative(&state[..batch * self.width], gx);
-            } else {
-                self.activation.backward_inplace(&[], state, gx);
-            }
+            let below = self.layers[l - 1];
+            let bias_grad = &mut grad_params[below.bias_offset()..below.bias_offset() + below.outputs];
+            let saved_state = if keep_z { &state[..batch * self.width] } else { state };
+            backward_with_column_sums(self.activation, saved_state, keep_z, gx, self.width, bias_grad);
             turn = Some(match turn {
                 None | Some(1) => 0,
                 Some(_) => 1,

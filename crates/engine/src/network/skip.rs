@@ -195,10 +195,10 @@ impl Network for Skip {
             let gc = &mut grad_concat[..batch * layer.inputs];
             let x: &[f32] = if l == 0 { input } else { concat[l - 1] };
             if l == 0 && grad_input.is_none() {
-                layer.backward(params, x, gz, batch, ones, grad_params, None);
+                layer.backward(params, x, gz, batch, Some(ones), grad_params, None);
                 break;
             }
-            layer.backward(params, x, gz, batch, ones, grad_params, Some(&mut *gc));
+            layer.backward(params, x, gz, batch, Some(ones), grad_params, Some(&mut *gc));
             if l == 0 {
                 if let Some(gi) = grad_input.as_deref_mut() {
                     take_columns(gi, self.inputs, gc, layer.inputs, 0, !input_grad_written);
