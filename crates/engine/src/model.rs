@@ -70,7 +70,12 @@ pub struct Model {
 }
 
 /// Rows evaluated together by [`Model::predict`]: bounds its scratch memory whatever the number of points.
-const PREDICT_CHUNK: usize = 4096;
+const PREDICT_CHUNK: usize = 2048;
+
+thread_local! {
+    /// Per-thread buffers of [`Model::predict`], grown to the largest chunk seen and then reused.
+    static PREDICT_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 impl Model {
     /// Builds a model for data with the given input `domain` (one (lo, hi) per dimension) and output width, with
@@ -219,17 +224,25 @@ impl Model {
                 out.len()
             )));
         }
+        let e = self.encoded_dims();
+        let per_row = d + e + o + self.network.workspace_per_sample();
         inputs.par_chunks(PREDICT_CHUNK * d).zip(out.par_chunks_mut(PREDICT_CHUNK * o)).for_each(|(x, y)| {
             let rows = x.len() / d;
-            let mut mapped = vec![0.0; x.len()];
-            let mut encoded = vec![0.0; rows * self.encoded_dims()];
-            let mut raw = vec![0.0; rows * o];
-            let mut ws = vec![0.0; rows * self.network.workspace_per_sample()];
-            self.map_input(x, &mut mapped);
-            let (enc_p, net_p) = self.params.split_at(self.encoding.n_params());
-            self.encoding.forward(enc_p, &mapped, &mut encoded);
-            self.network.forward(net_p, &encoded, &mut raw, &mut ws);
-            self.head.forward(&raw, y, o);
+            PREDICT_SCRATCH.with_borrow_mut(|scratch| {
+                // Renders call this for every frame: reusing each worker's buffers avoids faulting in fresh pages.
+                if scratch.len() < rows * per_row {
+                    scratch.resize(rows * per_row, 0.0);
+                }
+                let (mapped, rest) = scratch.split_at_mut(rows * d);
+                let (encoded, rest) = rest.split_at_mut(rows * e);
+                let (raw, rest) = rest.split_at_mut(rows * o);
+                let ws = &mut rest[..rows * self.network.workspace_per_sample()];
+                self.map_input(x, mapped);
+                let (enc_p, net_p) = self.params.split_at(self.encoding.n_params());
+                self.encoding.forward(enc_p, mapped, encoded);
+                self.network.forward(net_p, encoded, raw, ws);
+                self.head.forward(raw, y, o);
+            });
         });
         Ok(())
     }
