@@ -198,9 +198,19 @@ pub struct ConfigFlags {
     /// TOML config file; flags override its keys.
     #[arg(long, short = 'c', value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
-    /// mandelbrot[:smooth|periodic] | image:PATH | curve:NAME_OR_EXPR | curve:csv:PATH | surface:sphere|shell|torus
+    /// mandelbrot[:smooth|periodic] | image:PATH | curve:NAME_OR_EXPR | curve:csv:PATH | surface:sphere|shell|torus |
+    /// mnist:DIR | csv:PATH
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
+    /// Input columns of a csv: data set, e.g. "x,y" or "0-3" (default: all but the targets)
+    #[arg(long, value_name = "COLS")]
+    pub inputs: Option<String>,
+    /// Target columns of a csv: data set (default: the last column)
+    #[arg(long, value_name = "COLS")]
+    pub targets: Option<String>,
+    /// regression | classification, for a csv: data set
+    #[arg(long)]
+    pub task: Option<String>,
     /// identity | taylor:N | fourier:N | fourier-series:N | gaussian:M:SIGMA | positional:L | hashgrid[:L:F:T:B:R]
     #[arg(long, value_name = "ENC")]
     pub encoding: Option<String>,
@@ -330,18 +340,20 @@ fn parse_toml_value(raw: &str) -> toml::Value {
 
 /// The effective config: the file (if any), then each flag, then each `--set`.
 pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
-    let (base, file_sets_head) = match &flags.config {
+    let (base, file_sets_head, file_sets_loss) = match &flags.config {
         Some(path) => {
             let config = read_config_file(path)?;
             let text = std::fs::read_to_string(path).unwrap_or_default();
             let raw: toml::Table = toml::from_str(&text).unwrap_or_default();
-            let has_head = raw.get("model").and_then(|m| m.get("head")).is_some();
-            (config, has_head)
+            let has = |section: &str, key: &str| raw.get(section).and_then(|m| m.get(key)).is_some();
+            (config, has("model", "head"), has("train", "loss"))
         }
-        None => (RunConfig::default(), false),
+        None => (RunConfig::default(), false, false),
     };
     let head_given =
         file_sets_head || flags.head.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("model.head"));
+    let loss_given =
+        file_sets_loss || flags.loss.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("train.loss"));
     let mut root = to_value(&base);
     let mut put = |key: &str, value: toml::Value| set_path(&mut root, key, value);
     if let Some(spec) = &flags.data_spec {
@@ -349,6 +361,15 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
     }
     if let Some(d) = &flags.data {
         put("data", to_value(&DataSpec::parse(d).map_err(|e| anyhow!("--data: {e}"))?))?;
+    }
+    for (key, value) in [("inputs", &flags.inputs), ("targets", &flags.targets)] {
+        if let Some(cols) = value {
+            let items = cols.split(',').map(|c| toml::Value::String(c.trim().to_string())).collect();
+            put(&format!("data.{key}"), toml::Value::Array(items))?;
+        }
+    }
+    if let Some(task) = &flags.task {
+        put("data.task", toml::Value::String(task.trim().to_string()))?;
     }
     if let Some(e) = &flags.encoding {
         put("model.encoding", to_value(&EncodingConfig::parse(e).map_err(|e| anyhow!("--encoding: {e}"))?))?;
@@ -429,16 +450,25 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
     if !head_given {
         config.model.head = default_head(&config.data);
     }
+    if !loss_given && config.model.head == Head::Softmax {
+        config.train.loss = Loss::CrossEntropy;
+    }
     validate(&config)?;
     Ok(config)
 }
 
 /// The output head a data set needs unless the user chose one: outputs in [0, 1] (images, the Mandelbrot set) get
-/// the video's tanh01, unbounded outputs (curves, surface coordinates) a linear head.
+/// the video's tanh01, unbounded outputs (curves, surface coordinates, table regression) a linear head, classes a
+/// softmax (trained with cross-entropy unless another loss is chosen).
 pub fn default_head(data: &DataSpec) -> Head {
     match data {
         DataSpec::Curve(_) | DataSpec::Surface(_) => Head::Linear,
         DataSpec::Image(_) | DataSpec::Mandelbrot(_) => Head::Tanh01,
+        DataSpec::Mnist(_) => Head::Softmax,
+        DataSpec::Table(t) => match t.task {
+            approxlab_data::TableTask::Classification => Head::Softmax,
+            approxlab_data::TableTask::Regression => Head::Linear,
+        },
     }
 }
 

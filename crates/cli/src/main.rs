@@ -6,6 +6,7 @@ mod config;
 mod media;
 mod render;
 mod run;
+mod sampler;
 
 use anyhow::{anyhow, Context, Result};
 use approxlab_data::DataSpec;
@@ -276,6 +277,12 @@ fn finish(
     );
     if let Some(p) = eval["psnr"].as_f64() {
         line += &format!(", psnr {p:.2} dB");
+    }
+    if let Some(a) = eval["accuracy"].as_f64() {
+        line += &format!(", validation accuracy {:.2}%", 100.0 * a);
+    }
+    if let Some(a) = summary["test"]["accuracy"].as_f64() {
+        line += &format!(", test accuracy {:.2}%", 100.0 * a);
     }
     println!("{line}");
     println!("run      {}", dir.display());

@@ -80,9 +80,45 @@ pub fn build_trainer(config: &RunConfig, data: &dyn Dataset) -> Result<Trainer> 
 /// Predictions on the data set's evaluation set and their metrics.
 pub fn evaluate(model: &Model, data: &dyn Dataset) -> Result<Metrics> {
     let eval = data.eval_set();
-    let mut pred = vec![0.0; eval.len(data.input_dims()) * data.output_dims()];
-    model.predict(&eval.inputs, &mut pred)?;
-    Ok(data.metrics(&pred, &eval.targets))
+    Ok(evaluate_on(model, data, &eval.inputs, &eval.targets)?.0)
+}
+
+/// Metrics of the model on given points, and its predictions.
+pub fn evaluate_on(model: &Model, data: &dyn Dataset, inputs: &[f32], targets: &[f32]) -> Result<(Metrics, Vec<f32>)> {
+    let mut pred = vec![0.0; inputs.len() / data.input_dims() * data.output_dims()];
+    model.predict(inputs, &mut pred)?;
+    Ok((data.metrics(&pred, targets), pred))
+}
+
+/// Mean cross-entropy of predicted class probabilities against one-hot targets.
+pub fn cross_entropy(pred: &[f32], targets: &[f32], classes: usize) -> f64 {
+    let rows = pred.len() / classes.max(1);
+    let sum: f64 = pred
+        .chunks_exact(classes)
+        .zip(targets.chunks_exact(classes))
+        .map(|(p, t)| p.iter().zip(t).map(|(p, t)| -(*t as f64) * (p.max(1e-12) as f64).ln()).sum::<f64>())
+        .sum();
+    sum / rows.max(1) as f64
+}
+
+/// Training points used for the per-epoch training accuracy: enough for a stable figure, few enough to stay cheap.
+const TRAIN_EVAL_POINTS: usize = 10_000;
+
+/// Accuracy and cross-entropy on part of the training set and on the validation set, for one epoch's metrics line.
+fn classification_epoch_metrics(model: &Model, data: &dyn Dataset, classes: usize) -> Result<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    if let Some((xs, ys)) = data.training_points() {
+        let n = (xs.len() / data.input_dims()).min(TRAIN_EVAL_POINTS);
+        let (m, pred) = evaluate_on(model, data, &xs[..n * data.input_dims()], &ys[..n * classes])?;
+        out.insert(
+            "train".into(),
+            json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &ys[..n * classes], classes)}),
+        );
+    }
+    let eval = data.eval_set();
+    let (m, pred) = evaluate_on(model, data, &eval.inputs, &eval.targets)?;
+    out.insert("val".into(), json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &eval.targets, classes)}));
+    Ok(serde_json::Value::Object(out))
 }
 
 pub fn model_fn(model: &Model) -> impl Fn(&[f32], &mut [f32]) + Sync + '_ {
@@ -107,6 +143,13 @@ struct Summary<'a> {
     train_loss: Option<f64>,
     lr: f32,
     eval: Metrics,
+    /// Classification: the held-out test set's metrics and the confusion matrix (rows true, columns predicted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confusion_matrix: Option<Vec<Vec<u64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class_names: Option<Vec<String>>,
 }
 
 /// Appends JSON lines to `metrics.jsonl`, flushed per line so that a crash loses at most one.
@@ -264,6 +307,7 @@ pub fn train_loop(
     // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
     // still has a good checkpoint.
     let mut checkpoint_due = true;
+    let mut sampler = data.len().map(|n| crate::sampler::EpochSampler::new(config.seed, n));
     // Kept only for a loss panel; sized for the whole budget up front.
     let wants_losses = config.output.frame_panels.contains(&render::Panel::Loss);
     let mut loss_history: Vec<(f64, f64)> = Vec::with_capacity(if wants_losses {
@@ -284,7 +328,10 @@ pub fn train_loop(
         // checkpoint is always a good one; it carries the sampler state from before this batch so that resuming
         // redraws the same batch.
         let rng_before = trainer.rng.clone();
-        data.fill_batch(&mut trainer.rng, &mut inputs, &mut targets);
+        match (&mut sampler, data.training_points()) {
+            (Some(s), Some((xs, ys))) => s.fill(trainer.step * batch as u64, xs, ys, &mut inputs, &mut targets),
+            _ => data.fill_batch(&mut trainer.rng, &mut inputs, &mut targets),
+        }
         let loss = trainer.compute_gradients(&inputs, &targets)?;
         if checkpoint_due && loss.is_finite() {
             let rng_after = std::mem::replace(&mut trainer.rng, rng_before);
@@ -326,6 +373,16 @@ pub fn train_loop(
         } else if let Some(t) = time_limit {
             bar.set_position(start.elapsed().min(t).as_millis() as u64);
         }
+        if let (Some(classes), Some(n)) = (data.classes(), data.len()) {
+            let epoch = step * batch as u64 / n as u64;
+            if epoch > (step - 1) * batch as u64 / n as u64 {
+                let mut line = classification_epoch_metrics(&trainer.model, data.as_ref(), classes)?;
+                line["epoch"] = json!(epoch);
+                line["step"] = json!(step);
+                line["wall_s"] = json!(wall(&start));
+                log.write(line)?;
+            }
+        }
         if config.output.eval_every > 0 && step.is_multiple_of(config.output.eval_every) {
             let m = evaluate(&trainer.model, data.as_ref())?;
             log.write(json!({"step": step, "wall_s": wall(&start), "eval": m}))?;
@@ -353,6 +410,27 @@ pub fn train_loop(
     frames.finish()?;
     let eval = evaluate(&trainer.model, data.as_ref())?;
     log.write(json!({"step": trainer.step, "wall_s": wall_s, "eval": eval}))?;
+    let (test, confusion_matrix) = match data.classes() {
+        Some(classes) => {
+            // The confusion matrix is of the test set when there is one, else of the validation set.
+            let (metrics, pred, targets) = match data.test_set() {
+                Some(t) => {
+                    let (m, p) = evaluate_on(&trainer.model, data.as_ref(), &t.inputs, &t.targets)?;
+                    (Some(m), p, t.targets.into_owned())
+                }
+                None => {
+                    let e = data.eval_set();
+                    let (_, p) = evaluate_on(&trainer.model, data.as_ref(), &e.inputs, &e.targets)?;
+                    (None, p, e.targets.into_owned())
+                }
+            };
+            if let Some(m) = &metrics {
+                log.write(json!({"step": trainer.step, "wall_s": wall_s, "test": m}))?;
+            }
+            (metrics, Some(approxlab_data::confusion_matrix(&pred, &targets, classes)))
+        }
+        None => (None, None),
+    };
     let summary = Summary {
         status,
         data: data.name(),
@@ -366,6 +444,9 @@ pub fn train_loop(
         train_loss: recent_loss,
         lr: trainer.lr(),
         eval,
+        test,
+        confusion_matrix,
+        class_names: data.class_names(),
     };
     let text = serde_json::to_string_pretty(&summary)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("summary.json"), text.as_bytes())?;

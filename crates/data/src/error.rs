@@ -13,6 +13,9 @@ pub enum DataError {
     ImageDecode { path: String, reason: String },
     #[error("csv '{path}': {problem}")]
     Csv { path: String, problem: String },
+    /// MNIST: `path` is the directory or the IDX file concerned.
+    #[error("mnist '{path}': {problem}")]
+    Mnist { path: String, problem: String },
     #[error("{subject} '{text}': could not parse expression: {reason}; expected {expected}")]
     Expression { subject: String, text: String, reason: String, expected: String },
     #[error("unknown data set '{given}'; expected one of: {known}")]
@@ -22,6 +25,10 @@ pub enum DataError {
 impl DataError {
     pub(crate) fn invalid(subject: impl Into<String>, problem: impl Into<String>) -> Self {
         DataError::Invalid { subject: one_line(&subject.into()), problem: one_line(&problem.into()) }
+    }
+
+    pub(crate) fn mnist(path: &Path, problem: impl Into<String>) -> Self {
+        DataError::Mnist { path: path.display().to_string(), problem: one_line(&problem.into()) }
     }
 
     pub(crate) fn csv(path: &Path, problem: impl Into<String>) -> Self {

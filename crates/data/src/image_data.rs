@@ -241,7 +241,7 @@ impl Dataset for ImageDataset {
     }
     fn metrics(&self, pred: &[f32], target: &[f32]) -> Metrics {
         let m = mse(pred, target);
-        Metrics { mse: m, psnr: Some(psnr_from_mse(m)), mean_sq_dist: None }
+        Metrics { mse: m, psnr: Some(psnr_from_mse(m)), mean_sq_dist: None, accuracy: None }
     }
     fn image_shape(&self) -> Option<(usize, usize)> {
         Some((self.height, self.width))

@@ -7,7 +7,8 @@
 //! # CLI forms
 //!
 //! `mandelbrot`, `mandelbrot:smooth`, `mandelbrot:periodic`, `image:PATH`, `curve`,
-//! `curve:NAME_OR_EXPR`, `curve:csv:PATH`, `surface:sphere`, `surface:shell`, `surface:torus`.
+//! `curve:NAME_OR_EXPR`, `curve:csv:PATH`, `surface:sphere`, `surface:shell`, `surface:torus`,
+//! `mnist:DIR`, `csv:PATH`.
 //!
 //! # TOML (`kind` selects the variant; unknown fields are rejected)
 //!
@@ -20,7 +21,17 @@
 //!                       # or x = "..", y = "..", z = ".." in u, v with u = [0, 6.28], v = [0, 6.28]
 //! kind = "mandelbrot"   # window = [-2.65, 1.15, -1.2, 1.2]   depth = 200
 //!                       # target = "smooth"|"periodic"   samples = 100000 | on_the_fly = true
+//! kind = "mnist"        # dir = "data/mnist"   normalize = "unit"|"standard"   validation = 5000
+//!                       # limit = 1000 (training images)   test_limit = 1000
+//! kind = "csv"          # path = "t.csv"   inputs = ["a", 2, "4-6"]   targets = ["y"]
+//!                       # task = "regression"|"classification"   header = "auto"|true|false
+//!                       # standardize = true   standardize_targets = false   validation = 0.2
+//!                       # delimiter = ","
 //! ```
+//!
+//! Classification data (`mnist`, `csv` with `task = "classification"`) has one-hot target rows
+//! `[n, classes]` of 0/1; [`Metrics::accuracy`] and [`confusion_matrix`] compare the argmax of
+//! prediction and target rows.
 //!
 //! User expressions: see the grammar in `expr.rs` (`-x^2` is `-(x^2)`, `3x` is `3*x`, functions
 //! such as `sin exp ln sqrt abs min max`, constants `pi e tau`).
@@ -31,8 +42,10 @@ mod expr;
 mod fixed;
 mod image_data;
 mod mandelbrot;
+mod mnist;
 mod spec;
 mod surface;
+mod table;
 
 use std::borrow::Cow;
 
@@ -42,8 +55,13 @@ pub use image_data::{ColorMode, ImageDataset, ImageSpec};
 pub use mandelbrot::{
     mandelbrot_periodic, mandelbrot_smooth, MandelbrotDataset, MandelbrotSpec, MandelbrotTarget, MANDELBROT_WINDOW,
 };
+pub use mnist::{
+    read_idx, Idx, IdxError, MnistDataset, MnistNormalize, MnistSpec, MNIST_FILES, MNIST_MEAN, MNIST_STD,
+    MNIST_VALIDATION,
+};
 pub use spec::DataSpec;
 pub use surface::{SurfaceDataset, SurfaceShape, SurfaceSpec};
+pub use table::{Column, Columns, HeaderMode, TableDataset, TableSpec, TableTask, MAX_CLASSES, TABLE_VALIDATION};
 
 /// Seed of the evaluation sets that are random samples (Mandelbrot, surfaces). It does not depend
 /// on the training seed so that runs with different seeds are scored on the same points.
@@ -63,9 +81,9 @@ pub enum Kind {
     Image { channels: usize },
     /// `(u, v) -> (x, y, z)`.
     Surface,
-    /// Reserved for MNIST and labelled CSV tables.
+    /// MNIST and labelled CSV tables: any inputs, one-hot targets `[n, classes]`.
     Classification { classes: usize },
-    /// Reserved for generic regression tables.
+    /// Regression tables (CSV): any number of inputs and outputs.
     Table,
 }
 
@@ -98,6 +116,8 @@ pub struct Metrics {
     /// Surfaces: mean over points of the squared Euclidean distance between predicted and true
     /// points (`mse * 3`).
     pub mean_sq_dist: Option<f64>,
+    /// Classification: fraction of rows whose prediction argmax equals the target argmax.
+    pub accuracy: Option<f64>,
 }
 
 /// A target function over a box-shaped domain together with a way of sampling it.
@@ -118,14 +138,35 @@ pub trait Dataset: Send + Sync {
     fn fill_batch(&self, rng: &mut rand_pcg::Pcg64, inputs: &mut [f32], targets: &mut [f32]);
     /// The fixed training set, row-major `(inputs, targets)`, if there is one.
     fn training_points(&self) -> Option<(&[f32], &[f32])>;
-    /// Points on which to measure the error.
+    /// Points on which to measure the error during training (a validation split where there is
+    /// one).
     fn eval_set(&self) -> EvalSet<'_>;
+    /// The final held-out evaluation set, e.g. MNIST's 10,000 test images; `None` when the data
+    /// set has none.
+    fn test_set(&self) -> Option<EvalSet<'_>> {
+        None
+    }
+    /// Number of classes of classification data (the width of the one-hot target rows).
+    fn classes(&self) -> Option<usize> {
+        match self.kind() {
+            Kind::Classification { classes } => Some(classes),
+            _ => None,
+        }
+    }
+    /// Names of the classes in target column order, for classification data.
+    fn class_names(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Evaluates the true function at arbitrary points (row-major). Returns false, leaving `out`
     /// unspecified, when the data set has no function to evaluate (e.g. CSV points).
     fn truth(&self, inputs: &[f32], out: &mut [f32]) -> bool;
-    /// Error measures appropriate for the data set.
+    /// Error measures appropriate for the data set: the mean squared error, plus the accuracy
+    /// for classification data.
     fn metrics(&self, pred: &[f32], target: &[f32]) -> Metrics {
-        Metrics { mse: mse(pred, target), psnr: None, mean_sq_dist: None }
+        match self.classes() {
+            Some(classes) => classification_metrics(pred, target, classes),
+            None => Metrics { mse: mse(pred, target), ..Metrics::default() },
+        }
     }
     /// `(height, width)` for image data sets, whose inputs are `(row, col)`.
     fn image_shape(&self) -> Option<(usize, usize)> {
@@ -151,4 +192,63 @@ pub fn psnr_from_mse(mse: f64) -> f64 {
     } else {
         -10.0 * mse.log10()
     }
+}
+
+/// Index of the largest element of a row (the first one on ties; NaN never wins); 0 for an empty
+/// or all-NaN row.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &v) in row.iter().enumerate() {
+        if v > best_v {
+            best = i;
+            best_v = v;
+        }
+    }
+    best
+}
+
+/// Counts of `(true class, predicted class)` over the rows of `classes` columns: `m[t][p]` is the
+/// number of rows whose target argmax is `t` and whose prediction argmax is `p`. Extra elements of
+/// the longer slice and a trailing partial row are ignored.
+pub fn confusion_matrix(pred: &[f32], target: &[f32], classes: usize) -> Vec<Vec<u64>> {
+    let mut m = vec![vec![0u64; classes]; classes];
+    if classes == 0 {
+        return m;
+    }
+    for (p, t) in pred.chunks_exact(classes).zip(target.chunks_exact(classes)) {
+        m[argmax(t)][argmax(p)] += 1;
+    }
+    m
+}
+
+/// Fraction of rows whose prediction argmax equals the target argmax; 0 when there are no rows.
+pub fn accuracy(pred: &[f32], target: &[f32], classes: usize) -> f64 {
+    if classes == 0 {
+        return 0.0;
+    }
+    let (mut right, mut total) = (0usize, 0usize);
+    for (p, t) in pred.chunks_exact(classes).zip(target.chunks_exact(classes)) {
+        right += usize::from(argmax(p) == argmax(t));
+        total += 1;
+    }
+    if total == 0 {
+        0.0
+    } else {
+        right as f64 / total as f64
+    }
+}
+
+/// Mean squared error and accuracy of one-hot classification rows.
+pub fn classification_metrics(pred: &[f32], target: &[f32], classes: usize) -> Metrics {
+    Metrics { mse: mse(pred, target), accuracy: Some(accuracy(pred, target, classes)), ..Metrics::default() }
+}
+
+/// One-hot rows `[labels.len(), classes]` of 0/1.
+pub(crate) fn one_hot(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; labels.len() * classes];
+    for (row, &l) in out.chunks_exact_mut(classes).zip(labels) {
+        row[l] = 1.0;
+    }
+    out
 }

@@ -275,6 +275,6 @@ impl Dataset for MandelbrotDataset {
     }
     fn metrics(&self, pred: &[f32], target: &[f32]) -> Metrics {
         let m = mse(pred, target);
-        Metrics { mse: m, psnr: Some(psnr_from_mse(m)), mean_sq_dist: None }
+        Metrics { mse: m, psnr: Some(psnr_from_mse(m)), mean_sq_dist: None, accuracy: None }
     }
 }

@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::curve::{CurveDataset, CurveSpec};
 use crate::image_data::{ImageDataset, ImageSpec};
 use crate::mandelbrot::{MandelbrotDataset, MandelbrotSpec, MandelbrotTarget};
+use crate::mnist::{MnistDataset, MnistSpec};
 use crate::surface::{SurfaceDataset, SurfaceShape, SurfaceSpec};
+use crate::table::{TableDataset, TableSpec};
 use crate::{DataError, Dataset};
 
 const KNOWN_FORMS: &str = "mandelbrot, mandelbrot:smooth, mandelbrot:periodic, image:PATH, curve:NAME_OR_EXPR, \
-                           curve:csv:PATH, surface:sphere, surface:shell, surface:torus";
+                           curve:csv:PATH, surface:sphere, surface:shell, surface:torus, mnist:DIR, csv:PATH";
 
 /// A data set description, as found in a TOML config (`kind = "..."` plus the fields of the
 /// variant's spec) or given on the command line (see [`DataSpec::parse`]).
@@ -20,12 +22,17 @@ pub enum DataSpec {
     Image(ImageSpec),
     Surface(SurfaceSpec),
     Mandelbrot(MandelbrotSpec),
+    Mnist(MnistSpec),
+    /// `kind = "csv"` (or `"table"`).
+    #[serde(rename = "csv", alias = "table")]
+    Table(TableSpec),
 }
 
 impl DataSpec {
     /// Parses the CLI forms `mandelbrot`, `mandelbrot:smooth`, `mandelbrot:periodic`,
     /// `image:PATH`, `curve` (the default curve), `curve:NAME_OR_EXPR`, `curve:csv:PATH` and
-    /// `surface:sphere|shell|torus`. Every other field takes its default.
+    /// `surface:sphere|shell|torus`, `mnist:DIR` and `csv:PATH`. Every other field takes its
+    /// default.
     pub fn parse(cli: &str) -> Result<DataSpec, DataError> {
         let s = cli.trim();
         let (head, rest) = match s.split_once(':') {
@@ -74,6 +81,14 @@ impl DataSpec {
                     ),
                 )),
             },
+            "mnist" => match rest {
+                Some(dir) if !dir.is_empty() => Ok(DataSpec::Mnist(MnistSpec::new(dir))),
+                _ => Err(missing("the directory of the IDX files", "mnist:DIR")),
+            },
+            "csv" | "table" => match rest {
+                Some(path) if !path.is_empty() => Ok(DataSpec::Table(TableSpec::new(path))),
+                _ => Err(missing("the file", "csv:PATH")),
+            },
             _ => Err(DataError::UnknownKind { given: s.to_string(), known: KNOWN_FORMS.to_string() }),
         }
     }
@@ -85,6 +100,8 @@ impl DataSpec {
             DataSpec::Image(s) => Box::new(ImageDataset::load(s)?),
             DataSpec::Surface(s) => Box::new(SurfaceDataset::build(s, seed)?),
             DataSpec::Mandelbrot(s) => Box::new(MandelbrotDataset::build(s, seed)?),
+            DataSpec::Mnist(s) => Box::new(MnistDataset::load(s)?),
+            DataSpec::Table(s) => Box::new(TableDataset::load(s, seed)?),
         })
     }
 }

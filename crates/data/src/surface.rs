@@ -332,6 +332,6 @@ impl Dataset for SurfaceDataset {
     }
     fn metrics(&self, pred: &[f32], target: &[f32]) -> Metrics {
         let m = mse(pred, target);
-        Metrics { mse: m, psnr: None, mean_sq_dist: Some(3.0 * m) }
+        Metrics { mse: m, psnr: None, mean_sq_dist: Some(3.0 * m), accuracy: None }
     }
 }

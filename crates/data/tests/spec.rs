@@ -30,8 +30,8 @@ fn parse_every_cli_form() {
 
 #[test]
 fn parse_errors() {
-    let e = DataSpec::parse("mnist").unwrap_err().to_string();
-    assert!(e.starts_with("unknown data set 'mnist'; expected one of: "), "{e}");
+    let e = DataSpec::parse("cifar").unwrap_err().to_string();
+    assert!(e.starts_with("unknown data set 'cifar'; expected one of: "), "{e}");
     for known in [
         "mandelbrot",
         "image:PATH",
@@ -40,6 +40,8 @@ fn parse_errors() {
         "surface:sphere",
         "surface:shell",
         "surface:torus",
+        "mnist:DIR",
+        "csv:PATH",
     ] {
         assert!(e.contains(known), "{e} lacks {known}");
     }

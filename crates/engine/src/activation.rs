@@ -350,10 +350,8 @@ pub(crate) fn backward_with_column_sums(
         if partials.len() < SUM_PARTS * width {
             partials.resize(SUM_PARTS * width, 0.0);
         }
-        grad.par_chunks_mut(chunk)
-            .zip(saved.par_chunks(chunk))
-            .zip(partials.par_chunks_mut(width))
-            .for_each(|((g, st), sums)| {
+        grad.par_chunks_mut(chunk).zip(saved.par_chunks(chunk)).zip(partials.par_chunks_mut(width)).for_each(
+            |((g, st), sums)| {
                 if saved_is_derivative {
                     mul_kernel(st, g);
                 } else if activation != Activation::Identity {
@@ -363,7 +361,8 @@ pub(crate) fn backward_with_column_sums(
                 for row in g.chunks_exact(width) {
                     add_kernel(row, sums);
                 }
-            });
+            },
+        );
         let used = rows.div_ceil(rows_per_part);
         column_sums.copy_from_slice(&partials[..width]);
         for p in 1..used {

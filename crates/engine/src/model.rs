@@ -71,6 +71,8 @@ pub struct Model {
 
 /// Rows evaluated together by [`Model::predict`]: bounds its scratch memory whatever the number of points.
 const PREDICT_CHUNK: usize = 2048;
+const PREDICT_MIN_CHUNK: usize = 64;
+const PREDICT_SCRATCH_FLOATS: usize = 1 << 22;
 
 thread_local! {
     /// Per-thread buffers of [`Model::predict`], grown to the largest chunk seen and then reused.
@@ -226,7 +228,9 @@ impl Model {
         }
         let e = self.encoded_dims();
         let per_row = d + e + o + self.network.workspace_per_sample();
-        inputs.par_chunks(PREDICT_CHUNK * d).zip(out.par_chunks_mut(PREDICT_CHUNK * o)).for_each(|(x, y)| {
+        // Wide encodings (100k Fourier features of MNIST) get shorter chunks, so scratch stays near 16 MB a thread.
+        let chunk = (PREDICT_SCRATCH_FLOATS / per_row).clamp(PREDICT_MIN_CHUNK, PREDICT_CHUNK);
+        inputs.par_chunks(chunk * d).zip(out.par_chunks_mut(chunk * o)).for_each(|(x, y)| {
             let rows = x.len() / d;
             PREDICT_SCRATCH.with_borrow_mut(|scratch| {
                 // Renders call this for every frame: reusing each worker's buffers avoids faulting in fresh pages.

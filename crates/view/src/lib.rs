@@ -10,6 +10,8 @@
 //! * [`render_scalar`], [`render_rgb`], [`render_image`], [`render_error`]: tiled,
 //!   parallel evaluation of 2-D fields.
 //! * [`plot_curve`]: 1-D function plots (plotters, embedded font).
+//! * [`plot_loss_curves`], [`plot_metric_curves`]: training curves of one or more runs.
+//! * [`digit_grid`], [`confusion_matrix_image`]: what a classifier gets right and wrong.
 //! * [`render_surface`]: software rasteriser for parametric surfaces.
 //! * [`hstack`], [`vstack`], [`caption_bar`], [`label_panel`]: composition.
 //! * [`write_png_atomic`]: crash-safe PNG output.
@@ -17,6 +19,7 @@
 //!
 //! No system libraries are used: the font (DejaVu Sans, see `assets/`) is compiled in.
 
+mod classify;
 mod colormap;
 mod compose;
 mod error;
@@ -29,6 +32,10 @@ mod text;
 mod video;
 mod window;
 
+pub use classify::{
+    confusion_matrix_image, confusion_matrix_layout, digit_grid, digit_grid_size, plot_metric_curves, ConfusionLayout,
+    CONFUSION_COLORMAP, CONFUSION_MARGIN, DIGIT_BORDER, DIGIT_GAP, DIGIT_LABEL_HEIGHT, RIGHT_COLOR, WRONG_COLOR,
+};
 pub use colormap::{Colormap, UnknownColormap, NAN_COLOR};
 pub use compose::{caption_bar, hstack, hstack_with, label_panel, vstack, CAPTION_BAR_HEIGHT, PANEL_BACKGROUND};
 pub use error::ViewError;
@@ -37,7 +44,7 @@ pub use field::{
     DEFAULT_TILE_ROWS,
 };
 pub use image::RgbImage;
-pub use losses::{plot_loss_curves, LossSeries};
+pub use losses::{plot_loss_curves, series_color, LossSeries};
 pub use plot::{plot_curve, sample_curve, CurveSpec};
 pub use png_out::write_png_atomic;
 pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};

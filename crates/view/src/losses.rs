@@ -14,7 +14,7 @@ pub struct LossSeries {
 }
 
 /// matplotlib's tab10: distinct colours for up to ten runs, then repeated.
-const PALETTE: [(u8, u8, u8); 10] = [
+pub(crate) const PALETTE: [(u8, u8, u8); 10] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -26,6 +26,13 @@ const PALETTE: [(u8, u8, u8); 10] = [
     (188, 189, 34),
     (23, 190, 207),
 ];
+
+/// The colour [`plot_loss_curves`] and [`crate::plot_metric_curves`] give the
+/// `index`-th series (matplotlib's tab10, repeating after ten).
+pub fn series_color(index: usize) -> [u8; 3] {
+    let (r, g, b) = PALETTE[index % PALETTE.len()];
+    [r, g, b]
+}
 
 /// Draws every series (non-positive and non-finite losses are left out, as a log axis cannot show them).
 pub fn plot_loss_curves(series: &[LossSeries], x_label: &str, width: u32, height: u32) -> Result<RgbImage, ViewError> {

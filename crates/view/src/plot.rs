@@ -187,7 +187,7 @@ fn clip_segment(a: Pt, b: Pt, xr: Pt, yr: Pt) -> Option<(Pt, Pt)> {
 /// out-of-range coordinates to the plot edge, which would draw a wild model as a flat
 /// line along the border; cutting the line where it leaves the box avoids that. Breaks
 /// also at non-finite samples.
-fn visible_pieces(pts: &[(f32, f32)], xr: Pt, yr: Pt) -> Vec<Vec<Pt>> {
+pub(crate) fn visible_pieces(pts: &[(f32, f32)], xr: Pt, yr: Pt) -> Vec<Vec<Pt>> {
     let mut pieces: Vec<Vec<Pt>> = Vec::new();
     let mut open = false;
     for w in pts.windows(2) {
