@@ -67,6 +67,13 @@ pub struct ResultRow {
     pub train_loss: Option<f64>,
     pub eval_mse: f64,
     pub psnr: Option<f64>,
+    /// Classification: accuracy on (part of) the training set at the last epoch, on validation, and on the test set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
 }
 
 /// The width that brings the model's parameter count closest to `target`, keeping everything else.
@@ -211,6 +218,9 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             train_loss: summary["train_loss"].as_f64(),
             eval_mse: summary["eval"]["mse"].as_f64().unwrap_or(f64::NAN),
             psnr: summary["eval"]["psnr"].as_f64(),
+            train_accuracy: last_train_accuracy(&run_dir.join("metrics.jsonl")),
+            val_accuracy: summary["eval"]["accuracy"].as_f64(),
+            test_accuracy: summary["test"]["accuracy"].as_f64(),
         });
         if outcome.status == "interrupted" {
             bail!("compare: interrupted while training {label}; the finished runs are in {}", dir.display());
@@ -224,10 +234,34 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
 fn write_results(dir: &Path, rows: &[ResultRow], by_time: bool) -> Result<()> {
     let json = serde_json::to_string_pretty(rows)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("results.json"), json.as_bytes())?;
-    let mut md = String::from(
-        "| model | encoding | network | params | steps | wall s | train loss | eval MSE | PSNR dB |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n",
-    );
+    let classification = rows.iter().any(|r| r.val_accuracy.is_some());
+    let mut md = if classification {
+        String::from(
+            "| model | encoding | network | params | steps | wall s | train loss | train acc | val acc | test acc |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        )
+    } else {
+        String::from(
+            "| model | encoding | network | params | steps | wall s | train loss | eval MSE | PSNR dB |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n",
+        )
+    };
+    let pct = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.2} %", 100.0 * a));
     for r in rows {
+        if classification {
+            md += &format!(
+                "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
+                r.model,
+                r.encoding,
+                r.network,
+                r.params,
+                r.steps,
+                r.wall_s,
+                r.train_loss.map_or("-".into(), |l| format!("{l:.4e}")),
+                pct(r.train_accuracy),
+                pct(r.val_accuracy),
+                pct(r.test_accuracy),
+            );
+            continue;
+        }
         md += &format!(
             "| {} | {} | {} | {} | {} | {:.1} | {} | {:.4e} | {} |\n",
             r.model,
@@ -252,6 +286,14 @@ fn write_results(dir: &Path, rows: &[ResultRow], by_time: bool) -> Result<()> {
     let plot = plot_loss_curves(&series, if by_time { "training time (s)" } else { "step" }, 900, 560)
         .map_err(|e| anyhow!("{e}"))?;
     write_png_atomic(dir.join("loss.png"), &plot).map_err(|e| anyhow!("{e}"))
+}
+
+fn last_train_accuracy(path: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["train"]["accuracy"].as_f64())
+        .last()
 }
 
 fn read_losses(path: &Path, by_time: bool) -> Result<Vec<(f64, f64)>> {

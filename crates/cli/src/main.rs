@@ -264,7 +264,7 @@ fn finish(
         return Ok(outcome.exit_code);
     }
     let renders = match data.kind() {
-        approxlab_data::Kind::Classification { .. } | approxlab_data::Kind::Table => vec![],
+        approxlab_data::Kind::Table => vec![],
         _ => run::render_final(dir, config, data, &trainer.model)?,
     };
     let eval = &summary["eval"];

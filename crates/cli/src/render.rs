@@ -4,9 +4,9 @@
 use anyhow::{anyhow, bail, Result};
 use approxlab_data::{Dataset, Kind};
 use approxlab_view::{
-    hstack, label_panel, plot_curve, plot_loss_curves, render_error, render_image, render_scalar, render_surface,
-    sample_curve, Camera, Channels, Colormap, CurveSpec, ImageCoords, ImageDomain, LossSeries, RgbImage, SurfaceSpec,
-    Window, DEFAULT_TILE_ROWS,
+    confusion_matrix_image, digit_grid, hstack, label_panel, plot_curve, plot_loss_curves, plot_metric_curves,
+    render_error, render_image, render_scalar, render_surface, sample_curve, Camera, Channels, Colormap, CurveSpec,
+    ImageCoords, ImageDomain, LossSeries, RgbImage, SurfaceSpec, Window, DEFAULT_TILE_ROWS,
 };
 
 /// A function over the data set's inputs: `[n, input_dims] -> [n, output_dims]`.
@@ -214,5 +214,70 @@ pub fn render_with_panels(
     }
     // Panels without a caption bar are shorter than a captioned learned view: pad them by stacking on a common height.
     let refs: Vec<&RgbImage> = images.iter().collect();
+    Ok(hstack(&refs, 6))
+}
+
+/// Accuracy per epoch: `(epoch, train, validation)`.
+pub type AccuracyHistory = [(f64, f64, f64)];
+
+/// A classification frame: sample inputs with their predicted labels (when the inputs are square images, such as
+/// MNIST's 28x28), the confusion matrix on the validation set, and the accuracy curves so far.
+pub fn render_classification(
+    data: &dyn Dataset,
+    f: Func<'_>,
+    caption: &str,
+    history: &AccuracyHistory,
+) -> Result<RgbImage> {
+    const SAMPLES: usize = 32;
+    const CONFUSION_POINTS: usize = 2000;
+    let classes = data.classes().ok_or_else(|| anyhow!("{} is not a classification data set", data.name()))?;
+    let eval = data.eval_set();
+    let d = data.input_dims();
+    let n = eval.len(d).min(CONFUSION_POINTS);
+    let mut pred = vec![0.0; n * classes];
+    f(&eval.inputs[..n * d], &mut pred);
+    let targets = &eval.targets[..n * classes];
+    let argmax = |row: &[f32]| approxlab_data::argmax(row);
+    let mut panels = Vec::new();
+    let side = (d as f64).sqrt().round() as usize;
+    if side * side == d && side >= 4 {
+        let k = n.min(SAMPLES);
+        let images: Vec<&[f32]> = (0..k).map(|i| &eval.inputs[i * d..(i + 1) * d]).collect();
+        let predicted: Vec<usize> = pred.chunks_exact(classes).take(k).map(argmax).collect();
+        let truth: Vec<usize> = targets.chunks_exact(classes).take(k).map(argmax).collect();
+        // MNIST pixels are in [0, 1] already; standardised inputs are squashed back into view.
+        let (lo, hi) = data.domain()[0];
+        let scaled: Vec<Vec<f32>> =
+            images.iter().map(|img| img.iter().map(|v| ((*v as f64 - lo) / (hi - lo)) as f32).collect()).collect();
+        let refs: Vec<&[f32]> = scaled.iter().map(Vec::as_slice).collect();
+        let grid =
+            digit_grid(&refs, (side as u32, side as u32), &predicted, &truth, 8, 2).map_err(|e| anyhow!("{e}"))?;
+        panels.push(label_panel(&grid, caption).map_err(|e| anyhow!("{e}"))?);
+    }
+    let matrix = approxlab_data::confusion_matrix(&pred, targets, classes);
+    let names = data.class_names().unwrap_or_else(|| (0..classes).map(|c| c.to_string()).collect());
+    let cm = confusion_matrix_image(&matrix, &names, 28).map_err(|e| anyhow!("{e}"))?;
+    panels.push(label_panel(&cm, "confusion (validation)").map_err(|e| anyhow!("{e}"))?);
+    let height = panels.iter().map(|p| p.height()).max().unwrap_or(300).max(200);
+    let series = [
+        LossSeries { label: "train".into(), points: history.iter().map(|h| (h.0, h.1)).collect() },
+        LossSeries { label: "validation".into(), points: history.iter().map(|h| (h.0, h.2)).collect() },
+    ];
+    let curves = if history.is_empty() {
+        RgbImage::from_pixel(360, height - approxlab_view::CAPTION_BAR_HEIGHT, image::Rgb([255, 255, 255]))
+    } else {
+        plot_metric_curves(
+            &series,
+            "accuracy",
+            "epoch",
+            "accuracy",
+            None,
+            360,
+            height - approxlab_view::CAPTION_BAR_HEIGHT,
+        )
+        .map_err(|e| anyhow!("{e}"))?
+    };
+    panels.push(label_panel(&curves, "accuracy").map_err(|e| anyhow!("{e}"))?);
+    let refs: Vec<&RgbImage> = panels.iter().collect();
     Ok(hstack(&refs, 6))
 }

@@ -179,6 +179,8 @@ struct FrameJob {
     progress: f32,
     /// `(step, loss)` so far, for a loss panel (empty when there is none).
     losses: Vec<(f64, f64)>,
+    /// Classification: `(epoch, train accuracy, validation accuracy)` so far.
+    accuracy: Vec<(f64, f64, f64)>,
 }
 
 /// Renders frames on a thread of its own from snapshots of the weights, so training never waits for a PNG unless
@@ -213,7 +215,11 @@ impl FrameWriter {
                     .map_err(|e| anyhow!("{e}"))?;
                 let yaw = output.frame_turn.then_some(0.6 + std::f32::consts::TAU * job.progress);
                 let opts = RenderOptions { size, colormap, caption: job.caption, window, yaw, ..Default::default() };
-                let img = render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses)?;
+                let img = if data.classes().is_some() {
+                    render::render_classification(data.as_ref(), &f, &opts.caption, &job.accuracy)?
+                } else {
+                    render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses)?
+                };
                 write_png_atomic(frames.join(format!("step-{:08}.png", job.step)), &img).map_err(|e| anyhow!("{e}"))?;
             }
             Ok(())
@@ -221,9 +227,26 @@ impl FrameWriter {
         Ok(FrameWriter { sender: Some(tx), handle: Some(handle) })
     }
 
-    fn submit(&self, step: u64, params: &[f32], caption: String, progress: f32, losses: &[(f64, f64)]) {
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        step: u64,
+        params: &[f32],
+        caption: String,
+        progress: f32,
+        losses: &[(f64, f64)],
+        accuracy: &[(f64, f64, f64)],
+    ) {
         if let Some(tx) = &self.sender {
-            let _ = tx.send(FrameJob { step, params: params.to_vec(), caption, progress, losses: losses.to_vec() });
+            let job = FrameJob {
+                step,
+                params: params.to_vec(),
+                caption,
+                progress,
+                losses: losses.to_vec(),
+                accuracy: accuracy.to_vec(),
+            };
+            let _ = tx.send(job);
         }
     }
 
@@ -293,7 +316,7 @@ pub fn train_loop(
     let mut status = "finished";
     let mut exit_code = 0;
     if trainer.step == 0 && config.output.frames_enabled() {
-        frames.submit(0, &trainer.model.params, "step 0".into(), 0.0, &[]);
+        frames.submit(0, &trainer.model.params, "step 0".into(), 0.0, &[], &[]);
     }
     let progress = |step: u64, start: &Instant| -> f32 {
         match (step_limit, time_limit) {
@@ -307,6 +330,7 @@ pub fn train_loop(
     // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
     // still has a good checkpoint.
     let mut checkpoint_due = true;
+    let mut accuracy_history: Vec<(f64, f64, f64)> = Vec::new();
     let mut sampler = data.len().map(|n| crate::sampler::EpochSampler::new(config.seed, n));
     // Kept only for a loss panel; sized for the whole budget up front.
     let wants_losses = config.output.frame_panels.contains(&render::Panel::Loss);
@@ -377,6 +401,8 @@ pub fn train_loop(
             let epoch = step * batch as u64 / n as u64;
             if epoch > (step - 1) * batch as u64 / n as u64 {
                 let mut line = classification_epoch_metrics(&trainer.model, data.as_ref(), classes)?;
+                let acc = |k: &str| line[k]["accuracy"].as_f64().unwrap_or(f64::NAN);
+                accuracy_history.push((epoch as f64, acc("train"), acc("val")));
                 line["epoch"] = json!(epoch);
                 line["step"] = json!(step);
                 line["wall_s"] = json!(wall(&start));
@@ -396,7 +422,14 @@ pub fn train_loop(
         }
         if by_steps || by_time {
             let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
-            frames.submit(step, &trainer.model.params, caption, progress(step, &start), &loss_history);
+            frames.submit(
+                step,
+                &trainer.model.params,
+                caption,
+                progress(step, &start),
+                &loss_history,
+                &accuracy_history,
+            );
         }
         if config.output.checkpoint_every > 0 && step.is_multiple_of(config.output.checkpoint_every) {
             checkpoint_due = true;
@@ -459,6 +492,13 @@ fn last_checkpoint_step(path: &Path) -> Option<u64> {
 
 /// Writes `learned.png`, `truth.png` (when the data set has a truth) and `compare.png` (both, labelled).
 pub fn render_final(dir: &Path, config: &RunConfig, data: &dyn Dataset, model: &Model) -> Result<Vec<PathBuf>> {
+    if data.classes().is_some() {
+        let f = model_fn(model);
+        let img = render::render_classification(data, &f, "final", &[])?;
+        let path = dir.join("classification.png");
+        write_png_atomic(&path, &img).map_err(|e| anyhow!("{e}"))?;
+        return Ok(vec![path]);
+    }
     let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
     let opts = RenderOptions { colormap, ..Default::default() };
     let f = model_fn(model);

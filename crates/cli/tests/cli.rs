@@ -893,7 +893,13 @@ fn every_example_config_loads() {
             .unwrap();
         assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
         let printed = String::from_utf8(out.stdout).unwrap();
-        assert!(printed.contains("[budget]\nsteps = ") || printed.contains("time = "), "{}: no budget", file.display());
+        assert!(
+            printed.contains("[budget]\nsteps = ")
+                || printed.contains("time = ")
+                || printed.contains("[budget]\nepochs = "),
+            "{}: no budget",
+            file.display()
+        );
     }
     // The two image examples differ only in the head.
     let print = |name: &str| -> String {
@@ -937,6 +943,12 @@ fn every_example_trains_briefly() {
             cmd.args(["--set", "data.max_size=16"]);
         } else if text.contains("kind = \"mandelbrot\"") {
             cmd.args(["--set", "data.samples=500", "--set", "data.depth=50"]);
+        } else if text.contains("kind = \"mnist\"") {
+            if !root.join("../shared/data/mnist").is_dir() {
+                eprintln!("skipping {stem}: ../shared/data/mnist is absent");
+                continue;
+            }
+            cmd.args(["--set", "data.limit=200", "--set", "data.validation=50", "--set", "data.test_limit=100"]);
         } else {
             cmd.args(["--set", "data.samples=50"]);
         }
