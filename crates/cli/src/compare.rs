@@ -291,9 +291,9 @@ fn write_results(dir: &Path, rows: &[ResultRow], by_time: bool) -> Result<()> {
 fn last_train_accuracy(path: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["train"]["accuracy"].as_f64())
-        .last()
+        .find_map(|v| v["train"]["accuracy"].as_f64())
 }
 
 fn read_losses(path: &Path, by_time: bool) -> Result<Vec<(f64, f64)>> {
