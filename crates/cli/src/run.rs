@@ -104,7 +104,8 @@ pub fn cross_entropy(pred: &[f32], targets: &[f32], classes: usize) -> f64 {
 /// Training points used for the per-epoch training accuracy: enough for a stable figure, few enough to stay cheap.
 const TRAIN_EVAL_POINTS: usize = 10_000;
 
-/// Accuracy and cross-entropy on part of the training set and on the validation set, for one epoch's metrics line.
+/// Accuracy and cross-entropy on part of the training set, the validation set and the test set (if any), for one
+/// epoch's metrics line.
 fn classification_epoch_metrics(model: &Model, data: &dyn Dataset, classes: usize) -> Result<serde_json::Value> {
     let mut out = serde_json::Map::new();
     if let Some((xs, ys)) = data.training_points() {
@@ -118,6 +119,10 @@ fn classification_epoch_metrics(model: &Model, data: &dyn Dataset, classes: usiz
     let eval = data.eval_set();
     let (m, pred) = evaluate_on(model, data, &eval.inputs, &eval.targets)?;
     out.insert("val".into(), json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &eval.targets, classes)}));
+    if let Some(test) = data.test_set() {
+        let (m, pred) = evaluate_on(model, data, &test.inputs, &test.targets)?;
+        out.insert("test".into(), json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &test.targets, classes)}));
+    }
     Ok(serde_json::Value::Object(out))
 }
 

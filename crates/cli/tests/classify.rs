@@ -67,7 +67,7 @@ fn mnist_subset_reaches_over_90_percent_test_accuracy() {
         .collect();
     assert_eq!(epochs.len(), 3, "{metrics}");
     for e in &epochs {
-        for split in ["train", "val"] {
+        for split in ["train", "val", "test"] {
             assert!(e[split]["accuracy"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{e}");
             assert!(e[split]["loss"].as_f64().is_some_and(f64::is_finite), "{e}");
         }
