@@ -121,7 +121,10 @@ fn classification_epoch_metrics(model: &Model, data: &dyn Dataset, classes: usiz
     out.insert("val".into(), json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &eval.targets, classes)}));
     if let Some(test) = data.test_set() {
         let (m, pred) = evaluate_on(model, data, &test.inputs, &test.targets)?;
-        out.insert("test".into(), json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &test.targets, classes)}));
+        out.insert(
+            "test".into(),
+            json!({"accuracy": m.accuracy, "loss": cross_entropy(&pred, &test.targets, classes)}),
+        );
     }
     Ok(serde_json::Value::Object(out))
 }

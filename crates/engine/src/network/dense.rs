@@ -83,6 +83,28 @@ impl Dense {
         }
     }
 
+    /// `layers.{i}.weight` and `layers.{i}.bias` of a stack of layers, named as PyTorch's `nn.Sequential` would.
+    pub fn param_tensors(layers: &[Dense]) -> Vec<super::ParamTensor> {
+        layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                [
+                    super::ParamTensor {
+                        name: format!("layers.{i}.weight"),
+                        offset: l.offset,
+                        shape: vec![l.outputs, l.inputs],
+                    },
+                    super::ParamTensor {
+                        name: format!("layers.{i}.bias"),
+                        offset: l.bias_offset(),
+                        shape: vec![l.outputs],
+                    },
+                ]
+            })
+            .collect()
+    }
+
     pub fn flops_per_sample(&self) -> u64 {
         2 * (self.inputs * self.outputs) as u64 + self.outputs as u64
     }

@@ -70,24 +70,7 @@ impl Network for Mlp {
         self.layers.iter().map(Dense::n_params).sum()
     }
     fn param_tensors(&self) -> Vec<ParamTensor> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| {
-                [
-                    ParamTensor {
-                        name: format!("layers.{i}.weight"),
-                        offset: l.offset,
-                        shape: vec![l.outputs, l.inputs],
-                    },
-                    ParamTensor {
-                        name: format!("layers.{i}.bias"),
-                        offset: l.offset + l.outputs * l.inputs,
-                        shape: vec![l.outputs],
-                    },
-                ]
-            })
-            .collect()
+        Dense::param_tensors(&self.layers)
     }
     fn init_params(&self, params: &mut [f32], rng: &mut Rng) {
         for (i, layer) in self.layers.iter().enumerate() {
