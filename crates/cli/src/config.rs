@@ -449,6 +449,11 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
         root.try_into().map_err(|e: toml::de::Error| anyhow!("config: {}", e.message().trim().replace('\n', "; ")))?;
     if !head_given {
         config.model.head = default_head(&config.data);
+        // A classifier trained with another loss than cross-entropy (say MSE on one-hot targets) needs outputs in
+        // [0, 1] but not a softmax, which only cross-entropy may follow.
+        if config.model.head == Head::Softmax && loss_given && config.train.loss != Loss::CrossEntropy {
+            config.model.head = Head::Sigmoid;
+        }
     }
     if !loss_given && config.model.head == Head::Softmax {
         config.train.loss = Loss::CrossEntropy;
