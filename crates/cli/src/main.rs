@@ -332,5 +332,10 @@ fn demo(out: PathBuf, quiet: bool) -> Result<u8> {
     let mut config = config::parse_config_text(text, "examples/demo.toml")?;
     config.output.dir = out;
     config::validate(&config)?;
-    train(config, quiet).map(|(_, code)| code)
+    let (dir, code) = train(config, quiet)?;
+    if code == 0 {
+        let v = media::encode_run_frames(&dir)?;
+        println!("look at  {} (the network learning, {} frames)", v.path.display(), v.frames);
+    }
+    Ok(code)
 }
