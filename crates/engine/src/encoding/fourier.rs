@@ -12,7 +12,7 @@
 //! chain, so instead `LANES` consecutive frequencies are carried together and rotated by `LANES * x` at once: the
 //! chain is `N / LANES` long, the lanes vectorise, and the stores are contiguous.
 
-use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,13 +35,7 @@ impl FourierSpec {
 
 impl EncodingSpec for FourierSpec {
     fn from_args(args: &[&str]) -> Result<Self> {
-        if args.len() > 1 {
-            return Err(EngineError::config(
-                "encoding fourier",
-                format!("takes one argument (fourier:N), got {}", args.len()),
-            ));
-        }
-        let spec = FourierSpec { order: parse_arg("fourier", "order", args, 0, None)? };
+        let spec = FourierSpec { order: parse_count_arg("fourier", "order", "N", args)? };
         spec.validate()?;
         Ok(spec)
     }

@@ -16,7 +16,7 @@
 //!
 //! CLI: `fourier-series:N`; TOML: `type = "fourier_series"`, `order = N`. Inputs are mapped to (-PI, PI).
 
-use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -47,13 +47,7 @@ impl FourierSeriesSpec {
 
 impl EncodingSpec for FourierSeriesSpec {
     fn from_args(args: &[&str]) -> Result<Self> {
-        if args.len() > 1 {
-            return Err(EngineError::config(
-                FIELD,
-                format!("takes one argument (fourier-series:N), got {}", args.len()),
-            ));
-        }
-        let spec = FourierSeriesSpec { order: parse_arg("fourier-series", "order", args, 0, None)? };
+        let spec = FourierSeriesSpec { order: parse_count_arg("fourier-series", "order", "N", args)? };
         spec.validate()?;
         Ok(spec)
     }

@@ -112,6 +112,17 @@ impl Default for EncodingConfig {
     }
 }
 
+/// Parses the CLI form of an encoding with exactly one count argument, such as `fourier:N` (`form` is `"N"`).
+pub fn parse_count_arg(encoding: &str, what: &str, form: &str, args: &[&str]) -> Result<usize> {
+    if args.len() > 1 {
+        return Err(EngineError::config(
+            format!("encoding {}", encoding.replace('-', "_")),
+            format!("takes one argument ({encoding}:{form}), got {}", args.len()),
+        ));
+    }
+    parse_arg(encoding, what, args, 0, None)
+}
+
 /// Parses one positional integer argument of a CLI spec, naming the encoding and argument in errors.
 pub fn parse_arg<T: std::str::FromStr>(
     encoding: &str,

@@ -7,7 +7,7 @@
 //!
 //! CLI: `positional:L`; TOML: `type = "positional"`, `levels = L`. Inputs are mapped to (-1, 1).
 
-use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,10 +35,7 @@ impl PositionalSpec {
 
 impl EncodingSpec for PositionalSpec {
     fn from_args(args: &[&str]) -> Result<Self> {
-        if args.len() > 1 {
-            return Err(EngineError::config(FIELD, format!("takes one argument (positional:L), got {}", args.len())));
-        }
-        let spec = PositionalSpec { levels: parse_arg("positional", "levels", args, 0, None)? };
+        let spec = PositionalSpec { levels: parse_count_arg("positional", "levels", "L", args)? };
         spec.validate()?;
         Ok(spec)
     }

@@ -3,7 +3,7 @@
 //!
 //! CLI: `taylor:N`; TOML: `type = "taylor"`, `order = N`.
 
-use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,13 +26,7 @@ impl TaylorSpec {
 
 impl EncodingSpec for TaylorSpec {
     fn from_args(args: &[&str]) -> Result<Self> {
-        if args.len() > 1 {
-            return Err(EngineError::config(
-                "encoding taylor",
-                format!("takes one argument (taylor:N), got {}", args.len()),
-            ));
-        }
-        let spec = TaylorSpec { order: parse_arg("taylor", "order", args, 0, None)? };
+        let spec = TaylorSpec { order: parse_count_arg("taylor", "order", "N", args)? };
         spec.validate()?;
         Ok(spec)
     }
