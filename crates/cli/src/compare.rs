@@ -206,7 +206,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         let mut trainer = run::build_trainer(c, data.as_ref())?;
         let run_dir = run::create_run_dir(c)?;
         approxlab_engine::checkpoint::atomic_write(&run_dir.join("config.toml"), config::to_toml(c).as_bytes())?;
-        let outcome = run::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet)?;
+        let outcome = run::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet, None)?;
         let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("summary.json"))?)?;
         rows.push(ResultRow {
             model: label.clone(),

@@ -3,6 +3,7 @@
 mod bench;
 mod compare;
 mod config;
+mod live;
 mod media;
 mod render;
 mod run;
@@ -16,6 +17,7 @@ use config::{ConfigFlags, RunConfig};
 use render::RenderOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "approxlab", version, about = "Watch neural networks learn: curves, images, surfaces, fractals")]
@@ -39,6 +41,28 @@ enum Command {
         /// After training, encode the frames as RUN/video.mp4 (needs --frame-every or --frame-seconds)
         #[arg(long)]
         video: bool,
+        /// Watch the run live in the browser; the page stays up after training until Ctrl-C
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        listen: ListenArgs,
+    },
+    /// Start the live view in the browser: start, watch, steer, zoom into and compare runs
+    Serve {
+        #[command(flatten)]
+        listen: ListenArgs,
+        /// Open the page in the default browser
+        #[arg(long)]
+        open: bool,
+        /// Parent directory of the runs started from the page
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// A folder whose images/ (PNG, JPEG) and mnist/ the page may train on, e.g. ../shared/data
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Training threads (0: one per core)
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Continue a run from its latest checkpoint
     Resume {
@@ -88,6 +112,29 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct ListenArgs {
+    /// Port of the live view (0: any free port)
+    #[arg(long, default_value_t = 8642)]
+    port: u16,
+    /// Address to listen on; anything but loopback exposes the page and its runs to the network
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+}
+
+impl ListenArgs {
+    fn addr(&self) -> std::net::SocketAddr {
+        if !self.host.is_loopback() {
+            eprintln!(
+                "approxlab: warning: --host {} exposes the live view to the network; anyone who reaches it can \
+                 start runs and upload images",
+                self.host
+            );
+        }
+        std::net::SocketAddr::new(self.host, self.port)
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct ViewArgs {
     /// Image size WxH (default: the data set's own, or 800 wide)
@@ -131,7 +178,19 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Train { flags, print_config, quiet, video } => {
+        Command::Serve { listen, open, out, data_dir, threads } => {
+            run::init_threads(threads)?;
+            if let Some(d) = &data_dir {
+                if !d.is_dir() {
+                    anyhow::bail!("--data-dir {}: no such directory", d.display());
+                }
+            }
+            let lab = Arc::new(live::CliLab::new(out, data_dir));
+            let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
+            run::install_ctrlc();
+            live::serve(lab, state, listen.addr(), open)
+        }
+        Command::Train { flags, print_config, quiet, video, serve, listen } => {
             let config = config::resolve(&flags)?;
             if print_config {
                 print!("{}", config::to_toml(&config));
@@ -140,7 +199,7 @@ fn dispatch(command: Command) -> Result<u8> {
             if video && !config.output.frames_enabled() {
                 anyhow::bail!("--video: the run renders no frames; add --frame-every N or --frame-seconds S");
             }
-            let (dir, code) = train(config, quiet)?;
+            let (dir, code) = if serve { train_served(config, quiet, &listen)? } else { train(config, quiet)? };
             if video && code != 1 {
                 let v = media::encode_run_frames(&dir)?;
                 println!("video    {} ({} frames, {:.1}s)", v.path.display(), v.frames, v.duration_s);
@@ -247,8 +306,43 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
         eprintln!("run      {}", dir.display());
     }
     run::install_ctrlc();
-    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet)?;
+    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, None)?;
     let code = finish(&dir, &config, data.as_ref(), &trainer, outcome)?;
+    Ok((dir, code))
+}
+
+/// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
+fn train_served(config: RunConfig, quiet: bool, listen: &ListenArgs) -> Result<(PathBuf, u8)> {
+    run::init_threads(config.threads)?;
+    let data = run::build_dataset(&config)?;
+    let mut trainer = run::build_trainer(&config, data.as_ref())?;
+    let dir = run::create_run_dir(&config)?;
+    approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+    let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None));
+    let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
+    let request = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
+    let live_run = live::live_run("run-1", &dir, request, &config, data.clone(), &trainer.model)?;
+    state.add_run(live_run.clone());
+    let server = approxlab_serve::Server::start(state, listen.addr())?;
+    if !quiet {
+        describe(&config, &trainer, data.as_ref());
+        eprintln!("run      {}", dir.display());
+    }
+    println!("live     {}/#run=run-1", server.url());
+    run::install_ctrlc();
+    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, Some(&live_run));
+    let status = outcome.as_ref().map(|o| (o.status, o.exit_code)).map_err(|e| anyhow!("{e:#}"));
+    live::finish_live(&live_run, outcome, &dir, &config, data.as_ref(), &trainer);
+    let (status, exit_code) = status?;
+    let code = finish(&dir, &config, data.as_ref(), &trainer, run::RunOutcome { status, exit_code })?;
+    if status != "interrupted" {
+        println!("the live view stays at {} until Ctrl-C", server.url());
+        while !run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    lab.join();
+    server.stop();
     Ok((dir, code))
 }
 
@@ -310,7 +404,7 @@ fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, quiet: bool) -> 
         eprintln!("resuming {} at step {}", dir.display(), trainer.step);
     }
     run::install_ctrlc();
-    let outcome = run::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet)?;
+    let outcome = run::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet, None)?;
     finish(dir, &config, data.as_ref(), &trainer, outcome)
 }
 

@@ -6,6 +6,7 @@ use crate::render::{self, RenderOptions};
 use anyhow::{anyhow, Context, Result};
 use approxlab_data::{Dataset, Metrics};
 use approxlab_engine::{checkpoint, EngineError, Model, Trainer};
+use approxlab_serve::{LiveRun, Point, PUBLISH_PERIOD};
 use approxlab_view::{hstack, label_panel, write_png_atomic, Colormap};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -280,6 +281,7 @@ pub fn train_loop(
     trainer: &mut Trainer,
     wall_before: f64,
     quiet: bool,
+    live: Option<&LiveRun>,
 ) -> Result<RunOutcome> {
     let step_limit = config.budget.step_limit(data.len(), config.train.batch)?;
     let time_limit = config.budget.time_limit()?;
@@ -317,7 +319,8 @@ pub fn train_loop(
         bar
     };
 
-    let start = Instant::now();
+    let mut start = Instant::now();
+    let mut last_publish = start;
     let wall = |start: &Instant| wall_before + start.elapsed().as_secs_f64();
     let start_step = trainer.step;
     let mut recent_loss: Option<f64> = None;
@@ -355,6 +358,14 @@ pub fn train_loop(
             status = "interrupted";
             exit_code = 130;
             break;
+        }
+        if let Some(live) = live {
+            // Time spent paused is no training time: the time budget and wall clock leave it out.
+            start += live.wait_while_paused(&|| INTERRUPTED.load(Ordering::SeqCst));
+            if live.stop_requested() {
+                status = "stopped";
+                break;
+            }
         }
         // A due checkpoint is written only once these parameters have given a finite loss, so that the latest
         // checkpoint is always a good one; it carries the sampler state from before this batch so that resuming
@@ -441,6 +452,18 @@ pub fn train_loop(
         }
         if config.output.checkpoint_every > 0 && step.is_multiple_of(config.output.checkpoint_every) {
             checkpoint_due = true;
+        }
+        if let Some(live) = live {
+            if live.take_save_request() {
+                save(trainer, wall(&start))?;
+                live.saved(step, &ckpt_path);
+            }
+            if last_publish.elapsed() >= PUBLISH_PERIOD {
+                last_publish = Instant::now();
+                let samples_per_s = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                let point = Point { step, wall_s: wall(&start), loss: stats.loss, lr: stats.lr, samples_per_s };
+                live.publish(point, &trainer.model.params);
+            }
         }
     }
     bar.finish_and_clear();

@@ -1,0 +1,520 @@
+//! The CLI's side of the live view: requests from the page become run configs, runs train on threads of their
+//! own and publish into a [`LiveRun`], and the renderers of `render.rs` draw them.
+
+use crate::config::{self, ConfigFlags, RunConfig};
+use crate::render::{self, RenderOptions};
+use crate::run;
+use anyhow::{anyhow, bail, Context, Result};
+use approxlab_data::{DataSpec, Dataset, Kind, NAMED_CURVES};
+use approxlab_engine::Model;
+use approxlab_serve::{AppState, Frame, Lab, LiveRun, RunView};
+use approxlab_view::{Colormap, RgbImage};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Side of the live pictures: sharp enough on the page, cheap enough to render several times a second.
+const LIVE_SIDE: u32 = 320;
+/// Points of a live curve.
+const CURVE_POINTS: usize = 400;
+/// Grid of a live surface mesh, per parameter.
+const MESH_SIDE: usize = 48;
+/// At most this many sample points go to the page.
+const MAX_POINTS: usize = 3000;
+
+/// The keys a page request may set; everything else is refused so that a typo is not silently ignored.
+const REQUEST_KEYS: &[&str] = &[
+    "data",
+    "encoding",
+    "network",
+    "head",
+    "loss",
+    "optimizer",
+    "lr",
+    "schedule",
+    "batch",
+    "steps",
+    "time",
+    "seed",
+    "clip_grad_norm",
+    "encoding_lr_scale",
+];
+
+pub struct CliLab {
+    /// Parent of the page's run directories.
+    pub out: PathBuf,
+    /// Optional folder of images (`image:NAME`) and MNIST (`mnist`) that the page may use.
+    pub data_dir: Option<PathBuf>,
+    pub upload_dir: PathBuf,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl CliLab {
+    pub fn new(out: PathBuf, data_dir: Option<PathBuf>) -> CliLab {
+        let upload_dir = out.join("uploads");
+        CliLab { out, data_dir, upload_dir, threads: Mutex::new(Vec::new()) }
+    }
+
+    /// Waits for every run started from the page (they stop by themselves on Ctrl-C).
+    pub fn join(&self) {
+        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+
+    fn images(&self) -> Vec<String> {
+        let Some(dir) = &self.data_dir else { return vec![] };
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("images"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| {
+                let l = n.to_ascii_lowercase();
+                l.ends_with(".png") || l.ends_with(".jpg") || l.ends_with(".jpeg")
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn mnist_dir(&self) -> Option<PathBuf> {
+        let dir = self.data_dir.as_ref()?.join("mnist");
+        dir.is_dir().then_some(dir)
+    }
+
+    /// The data sets the page may train on. Paths never come from the page: images are uploads (named by their
+    /// content) or files of `--data-dir`, so a request cannot make the server read any other file.
+    fn data_spec(&self, text: &str) -> Result<DataSpec> {
+        let text = text.trim();
+        let (head, rest) = text.split_once(':').unwrap_or((text, ""));
+        let simple = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        match head {
+            "mandelbrot" | "surface" => DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
+            "curve" if rest.trim_start().starts_with("csv:") => {
+                bail!("data '{text}': CSV files cannot be read from the page; use the CLI")
+            }
+            "curve" => DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
+            "upload" if simple(rest) && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
+                let path = self.upload_dir.join(format!("{rest}.png"));
+                if !path.is_file() {
+                    bail!("data '{text}': no such upload; upload the image again");
+                }
+                Ok(DataSpec::parse(&format!("image:{}", path.display())).map_err(|e| anyhow!("data: {e}"))?)
+            }
+            "image" if simple(rest) && self.images().iter().any(|n| n == rest) => {
+                let dir = self.data_dir.as_ref().expect("images come from the data dir");
+                let path = dir.join("images").join(rest);
+                Ok(DataSpec::parse(&format!("image:{}", path.display())).map_err(|e| anyhow!("data: {e}"))?)
+            }
+            "mnist" if rest.is_empty() && self.mnist_dir().is_some() => {
+                let dir = self.mnist_dir().expect("checked");
+                Ok(DataSpec::parse(&format!("mnist:{}", dir.display())).map_err(|e| anyhow!("data: {e}"))?)
+            }
+            _ => bail!(
+                "data '{text}': not available from the page; expected mandelbrot[:smooth|periodic], curve:NAME_OR_EXPR, \
+                 surface:sphere|shell|torus, an uploaded image{}",
+                if self.data_dir.is_some() { ", image:NAME of --data-dir or mnist" } else { "" }
+            ),
+        }
+    }
+
+    /// The run config of a page request: the CLI's flags, so that the page and the command line agree on every
+    /// default and every error.
+    fn config(&self, request: &Value) -> Result<RunConfig> {
+        let obj = request.as_object().ok_or_else(|| anyhow!("request: expected a JSON object"))?;
+        for key in obj.keys() {
+            if !REQUEST_KEYS.contains(&key.as_str()) {
+                bail!("request: unknown key '{key}'; expected one of {}", REQUEST_KEYS.join(", "));
+            }
+        }
+        let text = |k: &str| -> Result<Option<String>> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+                Some(v) => bail!("{k}: expected a string, got {v}"),
+            }
+        };
+        let number = |k: &str| -> Result<Option<f64>> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::Number(n)) => Ok(n.as_f64()),
+                Some(Value::String(s)) => {
+                    s.trim().parse::<f64>().map(Some).map_err(|_| anyhow!("{k} '{s}': expected a number"))
+                }
+                Some(v) => bail!("{k}: expected a number, got {v}"),
+            }
+        };
+        let count = |k: &str| -> Result<Option<u64>> {
+            match number(k)? {
+                None => Ok(None),
+                Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 1e15 => Ok(Some(v as u64)),
+                Some(v) => bail!("{k} {v}: expected a whole number"),
+            }
+        };
+        let data = text("data")?.ok_or_else(|| anyhow!("data: missing; choose a data set"))?;
+        let flags = ConfigFlags {
+            data_spec: Some(self.data_spec(&data)?),
+            encoding: text("encoding")?,
+            network: text("network")?,
+            head: text("head")?,
+            loss: text("loss")?,
+            optimizer: text("optimizer")?,
+            lr: number("lr")?.map(|v| v as f32),
+            schedule: text("schedule")?,
+            batch: count("batch")?.map(|v| v as usize),
+            steps: count("steps")?,
+            time: text("time")?,
+            seed: count("seed")?,
+            clip_grad_norm: number("clip_grad_norm")?.map(|v| v as f32),
+            encoding_lr_scale: number("encoding_lr_scale")?.map(|v| v as f32),
+            out: Some(self.out.clone()),
+            ..ConfigFlags::default()
+        };
+        let mut config = config::resolve(&flags)?;
+        // Frames to download as a video, every second of training.
+        if !config.output.frames_enabled() {
+            config.output.frame_seconds = 1.0;
+        }
+        Ok(config)
+    }
+}
+
+fn describe_model(model: &Model, data: &dyn Dataset, config: &RunConfig) -> Value {
+    json!({
+        "data": {"name": data.name(), "inputs": data.input_dims(), "outputs": data.output_dims()},
+        "params": model.n_params(),
+        "encoded_features": model.encoded_dims(),
+        "flops_per_sample": model.flops_per_sample(),
+        "parts": model.summary(),
+        "batch": config.train.batch,
+        "lr": config.train.lr,
+    })
+}
+
+impl Lab for CliLab {
+    fn catalog(&self) -> Value {
+        let mut data = vec![
+            json!({"value": "mandelbrot", "label": "Mandelbrot set"}),
+            json!({"value": "mandelbrot:periodic", "label": "Mandelbrot set (periodic)"}),
+        ];
+        for (expr, name) in NAMED_CURVES {
+            data.push(json!({"value": format!("curve:{expr}"), "label": format!("curve {name}: {expr}")}));
+        }
+        for s in ["sphere", "shell", "torus"] {
+            data.push(json!({"value": format!("surface:{s}"), "label": format!("surface: {s}")}));
+        }
+        for name in self.images() {
+            data.push(json!({"value": format!("image:{name}"), "label": format!("image: {name}")}));
+        }
+        if self.mnist_dir().is_some() {
+            data.push(json!({"value": "mnist", "label": "MNIST digits"}));
+        }
+        json!({
+            "data": data,
+            "encoding": ["identity", "fourier:8", "fourier:16", "fourier:32", "taylor:8", "gaussian:128:10",
+                         "positional:8", "hashgrid", "fourier-series:8"],
+            "network": ["mlp:4x64", "mlp:4x128", "mlp:4x256", "mlp:6x64:gelu", "skip:6x64", "siren:4x64", "linear"],
+            "head": ["", "tanh01", "sigmoid", "linear", "softmax"],
+            "loss": ["", "mse", "l1", "huber", "cross_entropy"],
+            "optimizer": ["adam", "adamw", "sgd:0.9"],
+            "schedule": ["constant", "step:1000:0.5", "exp:0.999", "cosine"],
+            "defaults": {
+                "data": "mandelbrot", "encoding": "fourier:16", "network": "mlp:4x64", "head": "", "loss": "",
+                "optimizer": "adam", "lr": 0.003, "schedule": "step:1000:0.5", "batch": 2048, "steps": 3000,
+                "time": "", "seed": 0
+            },
+            "upload": {"max_bytes": approxlab_serve::MAX_UPLOAD_BYTES},
+        })
+    }
+
+    fn describe(&self, request: &Value) -> Result<Value> {
+        let config = self.config(request)?;
+        let data = run::build_dataset(&config)?;
+        let model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)
+            .map_err(|e| anyhow!("model: {e}"))?;
+        let mut v = describe_model(&model, data.as_ref(), &config);
+        v["steps"] = json!(config.budget.step_limit(data.len(), config.train.batch)?);
+        Ok(v)
+    }
+
+    fn start(&self, id: &str, request: &Value) -> Result<Arc<LiveRun>> {
+        let mut config = self.config(request)?;
+        config.name = Some(format!("{}-web-{id}", chrono::Local::now().format("%Y%m%d-%H%M%S")));
+        let data = run::build_dataset(&config)?;
+        let mut trainer = run::build_trainer(&config, data.as_ref())?;
+        let dir = run::create_run_dir(&config)?;
+        approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+        let live = live_run(id, &dir, request.clone(), &config, data.clone(), &trainer.model)?;
+        let run = live.clone();
+        let handle = std::thread::Builder::new().name(format!("train {id}")).spawn(move || {
+            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, true, Some(&run));
+            finish_live(&run, outcome, &dir, &config, data.as_ref(), &trainer);
+        })?;
+        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        Ok(live)
+    }
+
+    fn video(&self, run: &LiveRun) -> Result<PathBuf> {
+        let frames = run.dir.join("frames");
+        let any = std::fs::read_dir(&frames).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if !any {
+            bail!("the run has no frames yet");
+        }
+        Ok(crate::media::encode_run_frames(&run.dir)?.path)
+    }
+}
+
+/// The live state of a run about to train.
+pub fn live_run(
+    id: &str,
+    dir: &Path,
+    request: Value,
+    config: &RunConfig,
+    data: Arc<dyn Dataset>,
+    model: &Model,
+) -> Result<Arc<LiveRun>> {
+    let description = describe_model(model, data.as_ref(), config);
+    let steps = config.budget.step_limit(data.len(), config.train.batch)?;
+    let view = CliView::new(config, data)?;
+    Ok(LiveRun::new(id.to_string(), dir.to_path_buf(), request, description, Box::new(view), &model.params, steps))
+}
+
+/// Tells the page how a run ended, after writing its final pictures.
+pub fn finish_live(
+    live: &LiveRun,
+    outcome: Result<run::RunOutcome>,
+    dir: &Path,
+    config: &RunConfig,
+    data: &dyn Dataset,
+    trainer: &approxlab_engine::Trainer,
+) {
+    let step = trainer.step;
+    let params = &trainer.model.params;
+    match outcome {
+        Ok(o) => {
+            if o.status != "diverged" && !matches!(data.kind(), Kind::Table) {
+                if let Err(e) = run::render_final(dir, config, data, &trainer.model) {
+                    eprintln!("approxlab: {}: final pictures: {e:#}", dir.display());
+                }
+            }
+            let summary: Value = std::fs::read(dir.join("summary.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Null);
+            let mut line = format!("{} after {step} steps", o.status);
+            if let Some(p) = summary["eval"]["psnr"].as_f64() {
+                line += &format!(", eval PSNR {p:.2} dB");
+            } else if let Some(m) = summary["eval"]["mse"].as_f64() {
+                line += &format!(", eval MSE {m:.3e}");
+            }
+            if let Some(a) = summary["eval"]["accuracy"].as_f64() {
+                line += &format!(", validation accuracy {:.2}%", 100.0 * a);
+            }
+            if o.status == "diverged" {
+                line = format!(
+                    "diverged at step {step}: the loss became NaN or infinite; the last good checkpoint is kept"
+                );
+            }
+            live.finish(o.status, step, params, Some(line));
+        }
+        Err(e) => live.finish("failed", step, params, Some(format!("{e:#}"))),
+    }
+}
+
+/// Draws a run for the page with the CLI's renderers, from a model of the run's shape.
+pub struct CliView {
+    data: Arc<dyn Dataset>,
+    config: RunConfig,
+    colormap: Colormap,
+    /// Models of the run's shape, reused between renders; one per render in flight.
+    models: Mutex<Vec<Model>>,
+}
+
+impl CliView {
+    pub fn new(config: &RunConfig, data: Arc<dyn Dataset>) -> Result<CliView> {
+        let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
+        Ok(CliView { data, config: config.clone(), colormap, models: Mutex::new(Vec::new()) })
+    }
+
+    /// Runs `f` with a model holding `params` (or with the truth when `params` is `None`).
+    fn with_function<T>(
+        &self,
+        params: Option<&[f32]>,
+        f: impl FnOnce(&(dyn Fn(&[f32], &mut [f32]) + Sync)) -> Result<T>,
+    ) -> Result<T> {
+        let data = self.data.as_ref();
+        let Some(params) = params else {
+            if !data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]) {
+                bail!("{} has no ground truth to render", data.name());
+            }
+            let truth = |x: &[f32], out: &mut [f32]| {
+                if !data.truth(x, out) {
+                    out.fill(f32::NAN);
+                }
+            };
+            return f(&truth);
+        };
+        let pooled = self.models.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut model = match pooled {
+            Some(m) => m,
+            None => Model::new(self.config.model.clone(), data.domain(), data.output_dims(), self.config.seed)?,
+        };
+        if model.params.len() != params.len() {
+            bail!("weights of {} values for a model of {}", params.len(), model.params.len());
+        }
+        model.params.copy_from_slice(params);
+        let result = f(&run::model_fn(&model));
+        self.models.lock().unwrap_or_else(|p| p.into_inner()).push(model);
+        result
+    }
+
+    fn live_size(&self) -> (u32, u32) {
+        let (w, h) = render::default_size(self.data.as_ref(), None);
+        let scale = (LIVE_SIDE as f64 / w.max(h) as f64).min(1.0);
+        (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1))
+    }
+}
+
+fn png(img: &RgbImage) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    // Fast compression: these pictures live for a fraction of a second.
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Sub,
+    );
+    encoder.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8).context("PNG")?;
+    Ok(out)
+}
+
+fn points_of(xs: &[f32], dims: usize) -> Vec<&[f32]> {
+    let n = xs.len() / dims.max(1);
+    let step = n.div_ceil(MAX_POINTS).max(1);
+    xs.chunks_exact(dims).step_by(step).collect()
+}
+
+impl RunView for CliView {
+    fn info(&self) -> Value {
+        let data = self.data.as_ref();
+        let domain: Vec<[f64; 2]> = data.domain().iter().map(|(a, b)| [*a, *b]).collect();
+        let mut v =
+            json!({"name": data.name(), "domain": domain, "inputs": data.input_dims(), "outputs": data.output_dims()});
+        match data.kind() {
+            Kind::ScalarField2d => v["kind"] = json!("field2d"),
+            Kind::Image { channels } => {
+                let (rows, cols) = data.image_shape().unwrap_or((0, 0));
+                v["kind"] = json!("image");
+                v["width"] = json!(cols);
+                v["height"] = json!(rows);
+                v["channels"] = json!(channels);
+            }
+            Kind::Curve => {
+                v["kind"] = json!("curve");
+                if let Some((xs, ys)) = data.training_points() {
+                    let pts: Vec<[f32; 2]> = xs.iter().zip(ys).map(|(x, y)| [*x, *y]).collect();
+                    let step = pts.len().div_ceil(MAX_POINTS).max(1);
+                    v["points"] = json!(pts.iter().step_by(step).collect::<Vec<_>>());
+                }
+                let (x0, x1) = data.domain()[0];
+                let truth: Option<Vec<f32>> = self
+                    .with_function(None, |f| {
+                        Ok(approxlab_view::sample_curve(f, x0, x1, CURVE_POINTS).into_iter().map(|p| p.1).collect())
+                    })
+                    .ok();
+                v["truth"] = json!(truth);
+            }
+            Kind::Surface => {
+                v["kind"] = json!("surface");
+                if let Some((_, ys)) = data.training_points() {
+                    v["points"] = json!(points_of(ys, 3));
+                }
+            }
+            Kind::Classification { classes } => {
+                v["kind"] = json!("classification");
+                v["classes"] = json!(classes);
+            }
+            Kind::Table => v["kind"] = json!("table"),
+        }
+        let (w, h) = self.live_size();
+        v["live_size"] = json!([w, h]);
+        v
+    }
+
+    fn live_frame(&self, params: &[f32]) -> Result<Frame> {
+        let data = self.data.as_ref();
+        match data.kind() {
+            Kind::Curve => {
+                let (x0, x1) = data.domain()[0];
+                self.with_function(Some(params), |f| {
+                    let values =
+                        approxlab_view::sample_curve(f, x0, x1, CURVE_POINTS).into_iter().map(|p| p.1).collect();
+                    Ok(Frame::Curve { x0, x1, values })
+                })
+            }
+            Kind::Surface => {
+                let d = data.domain();
+                let mut uv = Vec::with_capacity(MESH_SIDE * MESH_SIDE * 2);
+                for i in 0..MESH_SIDE {
+                    for j in 0..MESH_SIDE {
+                        let t = |k: usize, (a, b): (f64, f64)| (a + (b - a) * k as f64 / (MESH_SIDE - 1) as f64) as f32;
+                        uv.push(t(i, d[0]));
+                        uv.push(t(j, d[1]));
+                    }
+                }
+                self.with_function(Some(params), |f| {
+                    let mut xyz = vec![0.0; MESH_SIDE * MESH_SIDE * 3];
+                    f(&uv, &mut xyz);
+                    Ok(Frame::Mesh { nu: MESH_SIDE, nv: MESH_SIDE, xyz })
+                })
+            }
+            Kind::Classification { .. } => self.with_function(Some(params), |f| {
+                png(&render::render_classification(data, f, "learned", &[])?).map(Frame::Png)
+            }),
+            Kind::Table => bail!("a table has no picture to show"),
+            Kind::ScalarField2d | Kind::Image { .. } => {
+                let opts =
+                    RenderOptions { size: Some(self.live_size()), colormap: self.colormap, ..Default::default() };
+                self.with_function(Some(params), |f| png(&render::render(data, f, &opts)?).map(Frame::Png))
+            }
+        }
+    }
+
+    fn render(&self, params: Option<&[f32]>, window: Option<[f64; 4]>, size: (u32, u32)) -> Result<Vec<u8>> {
+        let data = self.data.as_ref();
+        let window = window
+            .map(|[x0, x1, y0, y1]| approxlab_view::Window::new(x0, x1, y0, y1))
+            .transpose()
+            .map_err(|e| anyhow!("window: {e}"))?;
+        if window.is_some() && !matches!(data.kind(), Kind::ScalarField2d) {
+            bail!("window: zooming applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
+        }
+        let opts = RenderOptions { size: Some(size), window, colormap: self.colormap, ..Default::default() };
+        self.with_function(params, |f| match data.kind() {
+            Kind::Classification { .. } => png(&render::render_classification(data, f, "", &[])?),
+            _ => png(&render::render(data, f, &opts)?),
+        })
+    }
+}
+
+/// `approxlab serve`: the page on `addr` until Ctrl-C.
+pub fn serve(lab: Arc<CliLab>, state: Arc<AppState>, addr: std::net::SocketAddr, open: bool) -> Result<u8> {
+    let server = approxlab_serve::Server::start(state, addr)?;
+    println!("approxlab live view at {} (Ctrl-C to stop)", server.url());
+    if open {
+        if let Err(e) = open::that_detached(server.url()) {
+            eprintln!("approxlab: --open: cannot open a browser ({e}); open {} yourself", server.url());
+        }
+    }
+    while !run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("approxlab: stopping; runs save their checkpoints");
+    lab.join();
+    server.stop();
+    Ok(0)
+}

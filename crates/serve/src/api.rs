@@ -1,0 +1,345 @@
+//! The HTTP and WebSocket API of the page.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/catalog` | the form's choices and defaults |
+//! | `POST /api/describe` | parameter and feature counts of a request, or its error |
+//! | `GET /api/runs`, `POST /api/runs` | the runs; start one |
+//! | `GET /api/runs/{id}` | one run with its whole loss curve |
+//! | `POST /api/runs/{id}/pause\|resume\|stop\|checkpoint` | steer it |
+//! | `GET /api/runs/{id}/live` | WebSocket: JSON progress messages and binary frames (see [`Frame::encode`]) |
+//! | `GET /api/runs/{id}/render?what=learned\|truth&window=X0,X1,Y0,Y1&size=WxH` | a PNG, for zooms |
+//! | `GET /api/runs/{id}/video` | the run's frames as MP4 |
+//! | `POST /api/upload` | an image (PNG or JPEG, body up to [`MAX_UPLOAD_BYTES`]); answers its data name |
+
+use crate::{assets, AppState, LiveRun, MAX_RENDER_SIDE, MAX_UPLOAD_BYTES};
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/catalog", get(catalog))
+        .route("/api/describe", post(describe))
+        .route("/api/runs", get(list_runs).post(start_run))
+        .route("/api/runs/{id}", get(run_detail))
+        .route("/api/runs/{id}/live", get(live))
+        .route("/api/runs/{id}/render", get(render))
+        .route("/api/runs/{id}/video", get(video))
+        .route("/api/runs/{id}/{action}", post(control))
+        .route("/api/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
+        .route("/api/{*rest}", any(api_not_found))
+        .fallback(assets::asset)
+        .with_state(state)
+}
+
+/// A JSON error body `{"error": "..."}` with its status.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn bad_request(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, e.to_string().replace('\n', " "))
+}
+
+fn find(state: &AppState, id: &str) -> Result<Arc<LiveRun>, ApiError> {
+    state.run(id).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("run '{id}': no such run")))
+}
+
+/// A JSON body that must be an object; axum's own rejections become one-line 4xx errors.
+fn object(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+    match body {
+        Ok(Json(v)) if v.is_object() => Ok(v),
+        Ok(_) => Err(bad_request("request body: expected a JSON object")),
+        Err(e) => Err(ApiError(e.status(), format!("request body: {}", e.body_text()))),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}")))
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> Response {
+    error(StatusCode::NOT_FOUND, format!("{}: no such API route", uri.path()))
+}
+
+async fn catalog(State(state): State<Shared>) -> Json<Value> {
+    Json(state.lab.catalog())
+}
+
+async fn describe(
+    State(state): State<Shared>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request = object(body)?;
+    let lab = state.lab.clone();
+    blocking(move || lab.describe(&request)).await?.map(Json).map_err(|e| bad_request(format!("{e:#}")))
+}
+
+/// A run as listed: who it is, what it trains and where it stands, without the loss curve.
+fn summary(run: &LiveRun) -> Value {
+    let p = run.progress();
+    json!({
+        "id": run.id,
+        "dir": run.dir.display().to_string(),
+        "request": run.request,
+        "description": run.description,
+        "info": run.view.info(),
+        "status": p.status,
+        "step": p.step,
+        "steps": p.steps,
+        "paused": p.paused,
+        "message": p.message,
+        "loss": p.history.last().map(|pt| pt.loss),
+        "samples_per_s": p.history.last().map(|pt| pt.samples_per_s),
+        "viewers": run.viewers(),
+    })
+}
+
+async fn list_runs(State(state): State<Shared>) -> Json<Value> {
+    Json(Value::Array(state.runs().iter().map(|r| summary(r)).collect()))
+}
+
+async fn run_detail(State(state): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let run = find(&state, &id)?;
+    let mut v = summary(&run);
+    v["history"] = json!(run.progress().history);
+    Ok(Json(v))
+}
+
+async fn start_run(
+    State(state): State<Shared>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = object(body)?;
+    let id = state.next_id();
+    let lab = state.lab.clone();
+    let run = blocking(move || lab.start(&id, &request)).await?.map_err(|e| bad_request(format!("{e:#}")))?;
+    state.add_run(run.clone());
+    Ok((StatusCode::CREATED, Json(summary(&run))))
+}
+
+async fn control(
+    State(state): State<Shared>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find(&state, &id)?;
+    let ended = run.is_finished();
+    let conflict = |what: &str| ApiError(StatusCode::CONFLICT, format!("run '{id}': has ended, cannot {what}"));
+    match action.as_str() {
+        "pause" | "resume" if ended => return Err(conflict(&action)),
+        "pause" => run.set_paused(true),
+        "resume" => run.set_paused(false),
+        "stop" => run.request_stop(),
+        "checkpoint" => {
+            if ended {
+                return Err(conflict("save a checkpoint (its final one is saved)"));
+            }
+            let before = run.request_save();
+            for _ in 0..200 {
+                if run.saves() > before {
+                    let p = run.progress();
+                    return Ok(Json(json!({"saved": p.last_checkpoint, "message": p.message})));
+                }
+                if run.is_finished() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Err(ApiError(StatusCode::CONFLICT, format!("run '{id}': no step was taken to save at")));
+        }
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("run action '{other}': unknown; expected pause, resume, stop or checkpoint"),
+            ))
+        }
+    }
+    Ok(Json(summary(&run)))
+}
+
+async fn live(State(state): State<Shared>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+    let run = find(&state, &id)?;
+    Ok(ws.max_message_size(64 << 10).on_upgrade(move |socket| watch(socket, run)))
+}
+
+/// Sends the run's state, then every progress change and every new frame, until the page goes away. A slow page
+/// only delays itself: it gets the latest frame when it is ready again, never a backlog.
+async fn watch(mut socket: WebSocket, run: Arc<LiveRun>) {
+    let _viewer = run.watch();
+    let mut progress = run.subscribe_progress();
+    let mut frames = run.subscribe_frames();
+    frames.mark_changed();
+    let hello = json!({"type": "hello", "run": summary(&run)});
+    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    let (first, mut sent) = run.progress_since(0);
+    if socket.send(Message::Text(first.to_string().into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            changed = progress.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let (update, n) = run.progress_since(sent);
+                sent = n;
+                if socket.send(Message::Text(update.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            changed = frames.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let frame = frames.borrow_and_update().clone();
+                if let Some(bytes) = frame {
+                    if socket.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RenderQuery {
+    what: Option<String>,
+    window: Option<String>,
+    size: Option<String>,
+}
+
+fn parse_window(s: &str) -> Result<[f64; 4], ApiError> {
+    let err = || bad_request(format!("window '{s}': expected X0,X1,Y0,Y1 with X0 < X1 and Y0 < Y1"));
+    let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| err())?;
+    match v[..] {
+        [x0, x1, y0, y1] if v.iter().all(|x| x.is_finite()) && x0 < x1 && y0 < y1 => Ok([x0, x1, y0, y1]),
+        _ => Err(err()),
+    }
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), ApiError> {
+    let err = || bad_request(format!("size '{s}': expected WxH, each from 1 to {MAX_RENDER_SIDE}"));
+    let (w, h) = s.split_once('x').ok_or_else(err)?;
+    let (w, h) = (w.trim().parse::<u32>().map_err(|_| err())?, h.trim().parse::<u32>().map_err(|_| err())?);
+    if (1..=MAX_RENDER_SIDE).contains(&w) && (1..=MAX_RENDER_SIDE).contains(&h) {
+        Ok((w, h))
+    } else {
+        Err(err())
+    }
+}
+
+fn png(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
+}
+
+async fn render(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<RenderQuery>,
+) -> Result<Response, ApiError> {
+    let run = find(&state, &id)?;
+    let learned = match q.what.as_deref() {
+        None | Some("learned") => true,
+        Some("truth") => false,
+        Some(other) => return Err(bad_request(format!("what '{other}': expected learned or truth"))),
+    };
+    let window = q.window.as_deref().map(parse_window).transpose()?;
+    let size = q.size.as_deref().map(parse_size).transpose()?.unwrap_or((512, 512));
+    let _slot =
+        state.render_slots.acquire().await.map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let bytes = blocking(move || {
+        let (_, params) = run.params();
+        run.view.render(learned.then_some(params.as_slice()), window, size)
+    })
+    .await?
+    .map_err(|e| bad_request(format!("{e:#}")))?;
+    Ok(png(bytes))
+}
+
+async fn video(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let run = find(&state, &id)?;
+    let lab = state.lab.clone();
+    let path = blocking(move || lab.video(&run))
+        .await?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, format!("video of run '{id}': {e:#}")))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "video/mp4".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"approxlab-{id}.mp4\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The largest uploaded image, per side; larger pictures would only be scaled down for training anyway.
+const MAX_UPLOAD_SIDE: u32 = 8192;
+
+async fn upload(State(state): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    if body.is_empty() {
+        return Err(bad_request("upload: the body is empty; expected a PNG or JPEG image"));
+    }
+    let dir = state.upload_dir.clone();
+    blocking(move || save_upload(&dir, &body)).await?.map(Json)
+}
+
+fn save_upload(dir: &std::path::Path, body: &[u8]) -> Result<Value, ApiError> {
+    use std::hash::{Hash, Hasher};
+    let reader = image::ImageReader::new(std::io::Cursor::new(body))
+        .with_guessed_format()
+        .map_err(|e| bad_request(format!("upload: {e}")))?;
+    match reader.format() {
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+        _ => return Err(bad_request("upload: not a PNG or JPEG image")),
+    }
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_UPLOAD_SIDE);
+    limits.max_image_height = Some(MAX_UPLOAD_SIDE);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| bad_request(format!("upload: cannot decode the image: {e}")))?;
+    // Named by content: the same picture uploaded twice is one file, and the name says nothing of the client's.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let name = format!("{:016x}", hasher.finish());
+    let internal = |e: std::io::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: cannot save: {e}"));
+    std::fs::create_dir_all(dir).map_err(internal)?;
+    let path = dir.join(format!("{name}.png"));
+    let tmp = dir.join(format!("{name}.png.tmp"));
+    img.save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("upload: cannot save: {e}")))?;
+    std::fs::rename(&tmp, &path).map_err(internal)?;
+    Ok(json!({"data": format!("upload:{name}"), "width": img.width(), "height": img.height()}))
+}

@@ -1,0 +1,385 @@
+//! A run as the page sees it: what the training thread publishes (progress, weights, status) and what the page
+//! asks of it (pause, stop, save). Training never waits on a viewer: it only writes into this state, and viewers
+//! read the latest of it.
+
+use axum::body::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How often the training loop publishes progress and weights.
+pub const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
+
+/// The shortest time between two live frames of one run.
+const MIN_FRAME_PERIOD: Duration = Duration::from_millis(200);
+
+/// Rendering may take at most this share of the wall time, so that watching costs training a bounded fraction
+/// whatever the model's size.
+const MAX_RENDER_SHARE: f64 = 0.06;
+
+/// One point of the loss curve.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Point {
+    pub step: u64,
+    pub wall_s: f64,
+    pub loss: f64,
+    pub lr: f32,
+    pub samples_per_s: f64,
+}
+
+/// What a live frame carries, by the kind of data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// A PNG picture (2-D fields, images, classification panels).
+    Png(Vec<u8>),
+    /// Values of a 1-D function at `n` evenly spaced points from `x0` to `x1`.
+    Curve { x0: f64, x1: f64, values: Vec<f32> },
+    /// A `nu x nv` grid of 3-D points, row-major in u, of a parametric surface.
+    Mesh { nu: usize, nv: usize, xyz: Vec<f32> },
+}
+
+impl Frame {
+    /// The binary WebSocket message: a little-endian u32 header length, a JSON header, then the payload (PNG
+    /// bytes, or little-endian f32 values).
+    pub fn encode(&self, run: &str, step: u64) -> Vec<u8> {
+        let (header, payload): (Value, Vec<u8>) = match self {
+            Frame::Png(bytes) => (serde_json::json!({"type": "png"}), bytes.clone()),
+            Frame::Curve { x0, x1, values } => (
+                serde_json::json!({"type": "curve", "x0": x0, "x1": x1, "n": values.len()}),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            Frame::Mesh { nu, nv, xyz } => (
+                serde_json::json!({"type": "mesh", "nu": nu, "nv": nv}),
+                xyz.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+        };
+        let mut header = header;
+        header["run"] = Value::from(run);
+        header["step"] = Value::from(step);
+        let header = header.to_string();
+        // The payload of f32 values must start on a 4-byte boundary for a Float32Array view: pad the header.
+        let pad = (4 - (4 + header.len()) % 4) % 4;
+        let header = header + &" ".repeat(pad);
+        let mut out = Vec::with_capacity(4 + header.len() + payload.len());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+}
+
+/// How a run's learned function is drawn. The CLI implements it with its renderers; the server only calls it off
+/// the training threads.
+pub trait RunView: Send + Sync {
+    /// What the page needs to draw this data: `kind` (`field2d`, `image`, `curve`, `surface`, `classification`),
+    /// domain, sample points and so on.
+    fn info(&self) -> Value;
+    /// The live frame of the learned function with these weights.
+    fn live_frame(&self, params: &[f32]) -> anyhow::Result<Frame>;
+    /// A PNG of the learned function (`Some(params)`) or of the ground truth (`None`) over a window of a 2-D
+    /// function (`None`: the whole domain), at `size` pixels.
+    fn render(&self, params: Option<&[f32]>, window: Option<[f64; 4]>, size: (u32, u32)) -> anyhow::Result<Vec<u8>>;
+}
+
+/// The status and loss curve of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Progress {
+    pub status: String,
+    pub step: u64,
+    pub steps: Option<u64>,
+    pub paused: bool,
+    /// A line for the user: why a run stopped, where a checkpoint went.
+    pub message: Option<String>,
+    pub history: Vec<Point>,
+    pub last_checkpoint: Option<u64>,
+}
+
+struct Snapshot {
+    step: u64,
+    params: Arc<Vec<f32>>,
+    version: u64,
+    finished: bool,
+}
+
+pub struct LiveRun {
+    pub id: String,
+    pub dir: PathBuf,
+    /// The request or config that made it, shown on the page.
+    pub request: Value,
+    /// Parameter and feature counts, parts.
+    pub description: Value,
+    pub view: Box<dyn RunView>,
+    stop: AtomicBool,
+    /// Read by the training loop every step without a lock; `paused` with its condvar is for waiting.
+    paused_flag: AtomicBool,
+    paused: Mutex<bool>,
+    pause_changed: Condvar,
+    save_requested: AtomicBool,
+    saves: AtomicU64,
+    progress: Mutex<Progress>,
+    snapshot: Mutex<Snapshot>,
+    snapshot_changed: Condvar,
+    viewers: AtomicUsize,
+    progress_version: watch::Sender<u64>,
+    frame: watch::Sender<Option<Bytes>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic on another thread while holding one of these locks leaves plain data behind: keep going with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LiveRun {
+    pub fn new(
+        id: String,
+        dir: PathBuf,
+        request: Value,
+        description: Value,
+        view: Box<dyn RunView>,
+        params: &[f32],
+        steps: Option<u64>,
+    ) -> Arc<LiveRun> {
+        let run = Arc::new(LiveRun {
+            id,
+            dir,
+            request,
+            description,
+            view,
+            stop: AtomicBool::new(false),
+            paused_flag: AtomicBool::new(false),
+            paused: Mutex::new(false),
+            pause_changed: Condvar::new(),
+            save_requested: AtomicBool::new(false),
+            saves: AtomicU64::new(0),
+            progress: Mutex::new(Progress { status: "starting".into(), steps, ..Progress::default() }),
+            snapshot: Mutex::new(Snapshot { step: 0, params: Arc::new(params.to_vec()), version: 1, finished: false }),
+            snapshot_changed: Condvar::new(),
+            viewers: AtomicUsize::new(0),
+            progress_version: watch::channel(0).0,
+            frame: watch::channel(None).0,
+        });
+        let renderer = run.clone();
+        std::thread::Builder::new()
+            .name(format!("render {}", run.id))
+            .spawn(move || renderer.render_loop())
+            .expect("spawn the live renderer thread");
+        run
+    }
+
+    // ---- Training side -------------------------------------------------------------------------------------
+
+    /// Whether the page asked the run to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the page asked for a checkpoint; clears the request.
+    pub fn take_save_request(&self) -> bool {
+        self.save_requested.load(Ordering::Relaxed) && self.save_requested.swap(false, Ordering::AcqRel)
+    }
+
+    /// Records a checkpoint written at `step`.
+    pub fn saved(&self, step: u64, path: &std::path::Path) {
+        {
+            let mut p = lock(&self.progress);
+            p.last_checkpoint = Some(step);
+            p.message = Some(format!("checkpoint saved at step {step}: {}", path.display()));
+        }
+        self.saves.fetch_add(1, Ordering::AcqRel);
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
+    /// Blocks while the run is paused (and neither asked to stop nor `interrupted`); returns how long it waited,
+    /// so that a time budget can leave the pause out.
+    pub fn wait_while_paused(&self, interrupted: &dyn Fn() -> bool) -> Duration {
+        if !self.paused_flag.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        let start = Instant::now();
+        let mut paused = lock(&self.paused);
+        while *paused && !self.stop_requested() && !interrupted() {
+            paused = self
+                .pause_changed
+                .wait_timeout(paused, Duration::from_millis(200))
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        start.elapsed()
+    }
+
+    /// Publishes progress and the current weights; the training loop calls it about every [`PUBLISH_PERIOD`].
+    pub fn publish(&self, point: Point, params: &[f32]) {
+        {
+            let mut p = lock(&self.progress);
+            if p.status == "starting" {
+                p.status = "running".into();
+            }
+            p.step = point.step;
+            p.history.push(point);
+        }
+        self.progress_version.send_modify(|v| *v += 1);
+        self.store_params(point.step, params, false);
+    }
+
+    /// The run has ended (`finished`, `stopped`, `interrupted`, `diverged`, `failed`).
+    pub fn finish(&self, status: &str, step: u64, params: &[f32], message: Option<String>) {
+        {
+            let mut p = lock(&self.progress);
+            p.status = status.to_string();
+            p.step = step;
+            p.paused = false;
+            if message.is_some() {
+                p.message = message;
+            }
+        }
+        self.progress_version.send_modify(|v| *v += 1);
+        self.store_params(step, params, true);
+    }
+
+    fn store_params(&self, step: u64, params: &[f32], finished: bool) {
+        let mut s = lock(&self.snapshot);
+        // Reuse the buffer when no render holds it; otherwise the renderer keeps its copy and we start a new one.
+        match Arc::get_mut(&mut s.params) {
+            Some(buf) if buf.len() == params.len() => buf.copy_from_slice(params),
+            _ => s.params = Arc::new(params.to_vec()),
+        }
+        s.step = step;
+        s.version += 1;
+        s.finished |= finished;
+        drop(s);
+        self.snapshot_changed.notify_all();
+    }
+
+    // ---- Page side ----------------------------------------------------------------------------------------------
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.pause_changed.notify_all();
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        *lock(&self.paused) = paused;
+        self.paused_flag.store(paused, Ordering::Relaxed);
+        self.pause_changed.notify_all();
+        lock(&self.progress).paused = paused;
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
+    /// Asks for a checkpoint at the next step; returns the number of checkpoints saved so far, to wait on.
+    pub fn request_save(&self) -> u64 {
+        let before = self.saves.load(Ordering::Acquire);
+        self.save_requested.store(true, Ordering::Release);
+        before
+    }
+
+    pub fn saves(&self) -> u64 {
+        self.saves.load(Ordering::Acquire)
+    }
+
+    pub fn progress(&self) -> Progress {
+        lock(&self.progress).clone()
+    }
+
+    /// Status and the loss-curve points from `from` on, without copying the whole history.
+    pub fn progress_since(&self, from: usize) -> (Value, usize) {
+        let p = lock(&self.progress);
+        let from = from.min(p.history.len());
+        let v = serde_json::json!({
+            "type": "progress",
+            "run": self.id,
+            "status": p.status,
+            "step": p.step,
+            "steps": p.steps,
+            "paused": p.paused,
+            "message": p.message,
+            "last_checkpoint": p.last_checkpoint,
+            "points": &p.history[from..],
+        });
+        (v, p.history.len())
+    }
+
+    pub fn is_finished(&self) -> bool {
+        lock(&self.snapshot).finished
+    }
+
+    /// The latest weights and their step.
+    pub fn params(&self) -> (u64, Arc<Vec<f32>>) {
+        let s = lock(&self.snapshot);
+        (s.step, s.params.clone())
+    }
+
+    pub fn subscribe_progress(&self) -> watch::Receiver<u64> {
+        self.progress_version.subscribe()
+    }
+
+    pub fn subscribe_frames(&self) -> watch::Receiver<Option<Bytes>> {
+        self.frame.subscribe()
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    /// Counts a viewer for as long as the guard lives; live frames are rendered only while someone watches.
+    pub fn watch(self: &Arc<Self>) -> ViewerGuard {
+        self.viewers.fetch_add(1, Ordering::AcqRel);
+        self.snapshot_changed.notify_all();
+        ViewerGuard(self.clone())
+    }
+
+    /// Renders the live frame whenever the weights changed and someone watches, at most every
+    /// [`MIN_FRAME_PERIOD`] and within [`MAX_RENDER_SHARE`] of the time; one render serves every viewer.
+    fn render_loop(self: Arc<Self>) {
+        let mut rendered_version = 0;
+        loop {
+            let (step, params, version, finished) = {
+                let mut s = lock(&self.snapshot);
+                while s.version == rendered_version || self.viewers() == 0 {
+                    if s.finished && s.version == rendered_version {
+                        return;
+                    }
+                    s = self
+                        .snapshot_changed
+                        .wait_timeout(s, Duration::from_millis(500))
+                        .map(|r| r.0)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                    // The last viewer of a finished run left: nothing will ask for a frame again until one comes back.
+                    if s.finished && self.viewers() == 0 && Arc::strong_count(&self) == 1 {
+                        return;
+                    }
+                }
+                (s.step, s.params.clone(), s.version, s.finished)
+            };
+            let start = Instant::now();
+            match self.view.live_frame(&params) {
+                Ok(frame) => {
+                    let bytes = Bytes::from(frame.encode(&self.id, step));
+                    self.frame.send_replace(Some(bytes));
+                }
+                Err(e) => {
+                    lock(&self.progress).message = Some(format!("live view: {e:#}"));
+                    self.progress_version.send_modify(|v| *v += 1);
+                }
+            }
+            rendered_version = version;
+            if finished {
+                continue;
+            }
+            let took = start.elapsed();
+            let pause = MIN_FRAME_PERIOD.max(took.mul_f64((1.0 - MAX_RENDER_SHARE) / MAX_RENDER_SHARE));
+            std::thread::sleep(pause.saturating_sub(took));
+        }
+    }
+}
+
+pub struct ViewerGuard(Arc<LiveRun>);
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.0.viewers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
