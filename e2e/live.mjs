@@ -165,8 +165,28 @@ try {
     assert(blank > 500, `the surface view has only ${blank} bright pixels`);
   });
 
-  await check('both runs are listed with their loss curves', async () => {
-    assert((await page.locator('.card').count()) === 2, 'expected two run cards');
+  await check('an uploaded image trains beside its truth', async () => {
+    await page.click('#stop');
+    // Any PNG will do: the server's own picture of the Mandelbrot set.
+    const png = await page.evaluate(async () => {
+      const r = await fetch('/api/runs/run-1/render?what=truth&size=48x32');
+      return Array.from(new Uint8Array(await r.arrayBuffer()));
+    });
+    await page.setInputFiles('#upload', { name: 'set.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.waitForFunction(() => document.getElementById('data').value.startsWith('upload:'), null, { timeout: 10000 });
+    await page.fill('input[name=encoding]', 'fourier:8');
+    await page.fill('input[name=steps]', '200000');
+    await page.click('#start');
+    await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-3'), null, { timeout: 20000 });
+    const frames = await bodyCount('frames');
+    await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n + 2, frames, { timeout: 20000 });
+    const [learned, truth] = [await canvasData('learned'), await canvasData('truth')];
+    assert(learned !== truth, 'the learned picture should not be the truth yet');
+    assert(await page.isVisible('#truth'), 'the truth is shown beside the learned picture');
+  });
+
+  await check('every run is listed with its loss curve', async () => {
+    assert((await page.locator('.card').count()) === 3, 'expected three run cards');
     await page.screenshot({ path: join(artifacts, 'live.png') });
     await page.click('#stop');
   });
@@ -174,10 +194,11 @@ try {
   await check('a reload restores the view from the URL', async () => {
     const hash = await page.evaluate(() => location.hash);
     await page.reload();
-    await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-2'), null, { timeout: 15000 });
+    await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-3'), null, { timeout: 15000 });
     const again = await page.evaluate(() => location.hash);
-    assert(new URLSearchParams(again.slice(1)).get('run') === 'run-2', `run lost on reload: ${again} (was ${hash})`);
-    assert(await page.inputValue('#data') === 'surface:sphere', 'the data set was not restored');
+    assert(new URLSearchParams(again.slice(1)).get('run') === 'run-3', `run lost on reload: ${again} (was ${hash})`);
+    assert((await page.inputValue('#data')).startsWith('upload:'), 'the data set was not restored');
+    assert(await page.inputValue('input[name=encoding]') === 'fourier:8', 'the encoding was not restored');
   });
 
   await check('no console errors', async () => {

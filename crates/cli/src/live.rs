@@ -38,6 +38,7 @@ const REQUEST_KEYS: &[&str] = &[
     "seed",
     "clip_grad_norm",
     "encoding_lr_scale",
+    "frame_seconds",
 ];
 
 pub struct CliLab {
@@ -175,10 +176,12 @@ impl CliLab {
             ..ConfigFlags::default()
         };
         let mut config = config::resolve(&flags)?;
-        // Frames to download as a video, every second of training.
-        if !config.output.frames_enabled() {
-            config.output.frame_seconds = 1.0;
-        }
+        // Frames to download as a video, every second of training unless the request says otherwise (0: none).
+        config.output.frame_seconds = match number("frame_seconds")? {
+            Some(s) if s.is_finite() && s >= 0.0 => s,
+            Some(s) => bail!("frame_seconds {s}: expected a number of seconds, 0 or more"),
+            None => 1.0,
+        };
         Ok(config)
     }
 }

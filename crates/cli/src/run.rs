@@ -464,6 +464,9 @@ pub fn train_loop(
                 let point = Point { step, wall_s: wall(&start), loss: stats.loss, lr: stats.lr, samples_per_s };
                 live.publish(point, &trainer.model.params);
             }
+            if live.frame_due() {
+                live.render_frame(step, &trainer.model.params);
+            }
         }
     }
     bar.finish_and_clear();

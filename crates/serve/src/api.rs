@@ -15,6 +15,7 @@
 use crate::{assets, AppState, LiveRun, MAX_RENDER_SIDE, MAX_UPLOAD_BYTES};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -114,6 +115,7 @@ fn summary(run: &LiveRun) -> Value {
         "loss": p.history.last().map(|pt| pt.loss),
         "samples_per_s": p.history.last().map(|pt| pt.samples_per_s),
         "viewers": run.viewers(),
+        "render_s": run.render_seconds(),
     })
 }
 
@@ -179,8 +181,13 @@ async fn control(
     Ok(Json(summary(&run)))
 }
 
-async fn live(State(state): State<Shared>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+async fn live(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
     let run = find(&state, &id)?;
+    let ws = ws.map_err(|e| ApiError(e.status(), format!("run '{id}' live: {}", e.body_text())))?;
     Ok(ws.max_message_size(64 << 10).on_upgrade(move |socket| watch(socket, run)))
 }
 
@@ -191,6 +198,10 @@ async fn watch(mut socket: WebSocket, run: Arc<LiveRun>) {
     let mut progress = run.subscribe_progress();
     let mut frames = run.subscribe_frames();
     frames.mark_changed();
+    if frames.borrow().is_none() {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run.render_latest_if_missing());
+    }
     let hello = json!({"type": "hello", "run": summary(&run)});
     if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
         return;

@@ -1,6 +1,11 @@
-//! A run as the page sees it: what the training thread publishes (progress, weights, status) and what the page
-//! asks of it (pause, stop, save). Training never waits on a viewer: it only writes into this state, and viewers
-//! read the latest of it.
+//! A run as the page sees it: what the training thread publishes (progress, weights, live frames, status) and what
+//! the page asks of it (pause, stop, save). Training never waits on a viewer: it only writes into this state, and
+//! viewers read the latest of it.
+//!
+//! Live frames are rendered by the training thread itself, between two steps, when someone watches and a frame
+//! is due. Rendered on another thread, the same work would be interleaved into the training step's parallel GEMMs
+//! (on two cores a stolen render task stalls the step's other half), which cost training about twice the render's
+//! own time in `bench/viewers`; between steps it costs exactly its time, and a budget keeps that small.
 
 use axum::body::Bytes;
 use serde::Serialize;
@@ -19,7 +24,7 @@ const MIN_FRAME_PERIOD: Duration = Duration::from_millis(200);
 
 /// Rendering may take at most this share of the wall time, so that watching costs training a bounded fraction
 /// whatever the model's size.
-const MAX_RENDER_SHARE: f64 = 0.06;
+const MAX_RENDER_SHARE: f64 = 0.04;
 
 /// One point of the loss curve.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
@@ -101,7 +106,6 @@ pub struct Progress {
 struct Snapshot {
     step: u64,
     params: Arc<Vec<f32>>,
-    version: u64,
     finished: bool,
 }
 
@@ -122,8 +126,12 @@ pub struct LiveRun {
     saves: AtomicU64,
     progress: Mutex<Progress>,
     snapshot: Mutex<Snapshot>,
-    snapshot_changed: Condvar,
     viewers: AtomicUsize,
+    created: Instant,
+    /// When the next live frame is due, in nanoseconds since `created`; read every step without a lock.
+    next_frame_ns: AtomicU64,
+    /// Time spent rendering live frames, in nanoseconds: what watching has cost.
+    render_ns: AtomicU64,
     progress_version: watch::Sender<u64>,
     frame: watch::Sender<Option<Bytes>>,
 }
@@ -143,7 +151,7 @@ impl LiveRun {
         params: &[f32],
         steps: Option<u64>,
     ) -> Arc<LiveRun> {
-        let run = Arc::new(LiveRun {
+        Arc::new(LiveRun {
             id,
             dir,
             request,
@@ -156,18 +164,14 @@ impl LiveRun {
             save_requested: AtomicBool::new(false),
             saves: AtomicU64::new(0),
             progress: Mutex::new(Progress { status: "starting".into(), steps, ..Progress::default() }),
-            snapshot: Mutex::new(Snapshot { step: 0, params: Arc::new(params.to_vec()), version: 1, finished: false }),
-            snapshot_changed: Condvar::new(),
+            snapshot: Mutex::new(Snapshot { step: 0, params: Arc::new(params.to_vec()), finished: false }),
             viewers: AtomicUsize::new(0),
+            created: Instant::now(),
+            next_frame_ns: AtomicU64::new(0),
+            render_ns: AtomicU64::new(0),
             progress_version: watch::channel(0).0,
             frame: watch::channel(None).0,
-        });
-        let renderer = run.clone();
-        std::thread::Builder::new()
-            .name(format!("render {}", run.id))
-            .spawn(move || renderer.render_loop())
-            .expect("spawn the live renderer thread");
-        run
+        })
     }
 
     // ---- Training side -------------------------------------------------------------------------------------
@@ -225,6 +229,41 @@ impl LiveRun {
         self.store_params(point.step, params, false);
     }
 
+    /// Whether someone watches and a live frame is due; cheap enough to ask every step.
+    pub fn frame_due(&self) -> bool {
+        self.viewers.load(Ordering::Relaxed) > 0
+            && self.created.elapsed().as_nanos() as u64 >= self.next_frame_ns.load(Ordering::Relaxed)
+    }
+
+    /// Renders the live frame of these weights for every viewer, and sets when the next one is due: at least
+    /// [`MIN_FRAME_PERIOD`] later, and late enough that rendering stays within [`MAX_RENDER_SHARE`] of the time.
+    pub fn render_frame(&self, step: u64, params: &[f32]) {
+        let start = Instant::now();
+        match self.view.live_frame(params) {
+            Ok(frame) => {
+                self.frame.send_replace(Some(Bytes::from(frame.encode(&self.id, step))));
+            }
+            Err(e) => {
+                lock(&self.progress).message = Some(format!("live view: {e:#}"));
+                self.progress_version.send_modify(|v| *v += 1);
+            }
+        }
+        let took = start.elapsed();
+        self.render_ns.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        let wait = MIN_FRAME_PERIOD.max(took.mul_f64((1.0 - MAX_RENDER_SHARE) / MAX_RENDER_SHARE));
+        let next = (start + wait).duration_since(self.created).as_nanos() as u64;
+        self.next_frame_ns.store(next, Ordering::Relaxed);
+    }
+
+    /// A frame for a viewer that arrives when none exists (a paused or finished run nobody watched): rendered
+    /// from the latest weights, off the training threads.
+    pub fn render_latest_if_missing(&self) {
+        if self.frame.borrow().is_none() {
+            let (step, params) = self.params();
+            self.render_frame(step, &params);
+        }
+    }
+
     /// The run has ended (`finished`, `stopped`, `interrupted`, `diverged`, `failed`).
     pub fn finish(&self, status: &str, step: u64, params: &[f32], message: Option<String>) {
         {
@@ -236,8 +275,10 @@ impl LiveRun {
                 p.message = message;
             }
         }
-        self.progress_version.send_modify(|v| *v += 1);
         self.store_params(step, params, true);
+        // The final frame, for viewers now and later.
+        self.render_frame(step, params);
+        self.progress_version.send_modify(|v| *v += 1);
     }
 
     fn store_params(&self, step: u64, params: &[f32], finished: bool) {
@@ -248,10 +289,7 @@ impl LiveRun {
             _ => s.params = Arc::new(params.to_vec()),
         }
         s.step = step;
-        s.version += 1;
         s.finished |= finished;
-        drop(s);
-        self.snapshot_changed.notify_all();
     }
 
     // ---- Page side ----------------------------------------------------------------------------------------------
@@ -320,6 +358,11 @@ impl LiveRun {
         self.frame.subscribe()
     }
 
+    /// Seconds spent rendering live frames so far.
+    pub fn render_seconds(&self) -> f64 {
+        self.render_ns.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
     pub fn viewers(&self) -> usize {
         self.viewers.load(Ordering::Relaxed)
     }
@@ -327,52 +370,7 @@ impl LiveRun {
     /// Counts a viewer for as long as the guard lives; live frames are rendered only while someone watches.
     pub fn watch(self: &Arc<Self>) -> ViewerGuard {
         self.viewers.fetch_add(1, Ordering::AcqRel);
-        self.snapshot_changed.notify_all();
         ViewerGuard(self.clone())
-    }
-
-    /// Renders the live frame whenever the weights changed and someone watches, at most every
-    /// [`MIN_FRAME_PERIOD`] and within [`MAX_RENDER_SHARE`] of the time; one render serves every viewer.
-    fn render_loop(self: Arc<Self>) {
-        let mut rendered_version = 0;
-        loop {
-            let (step, params, version, finished) = {
-                let mut s = lock(&self.snapshot);
-                while s.version == rendered_version || self.viewers() == 0 {
-                    if s.finished && s.version == rendered_version {
-                        return;
-                    }
-                    s = self
-                        .snapshot_changed
-                        .wait_timeout(s, Duration::from_millis(500))
-                        .map(|r| r.0)
-                        .unwrap_or_else(|p| p.into_inner().0);
-                    // The last viewer of a finished run left: nothing will ask for a frame again until one comes back.
-                    if s.finished && self.viewers() == 0 && Arc::strong_count(&self) == 1 {
-                        return;
-                    }
-                }
-                (s.step, s.params.clone(), s.version, s.finished)
-            };
-            let start = Instant::now();
-            match self.view.live_frame(&params) {
-                Ok(frame) => {
-                    let bytes = Bytes::from(frame.encode(&self.id, step));
-                    self.frame.send_replace(Some(bytes));
-                }
-                Err(e) => {
-                    lock(&self.progress).message = Some(format!("live view: {e:#}"));
-                    self.progress_version.send_modify(|v| *v += 1);
-                }
-            }
-            rendered_version = version;
-            if finished {
-                continue;
-            }
-            let took = start.elapsed();
-            let pause = MIN_FRAME_PERIOD.max(took.mul_f64((1.0 - MAX_RENDER_SHARE) / MAX_RENDER_SHARE));
-            std::thread::sleep(pause.saturating_sub(took));
-        }
     }
 }
 

@@ -1,0 +1,213 @@
+//! `approxlab serve` and `approxlab train --serve` as a user runs them: a real process, real HTTP, Ctrl-C.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Served {
+    child: Child,
+    addr: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with `args` and reads the page's address from the first line that has one.
+fn start(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_approxlab"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("approxlab starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "approxlab printed no address");
+        if let Some(i) = line.find("http://") {
+            let rest = &line[i + 7..];
+            let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).unwrap_or(rest.len());
+            break rest[..end].to_string();
+        }
+    };
+    Served { child, addr, stdout }
+}
+
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+fn json(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, bytes) = http(addr, method, path, body);
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn interrupt(child: &Child) {
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -INT");
+}
+
+fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(secs), "approxlab did not exit after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
+    let out = tempfile::tempdir().unwrap();
+    let mut served = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2"]);
+    let addr = served.addr.clone();
+
+    let (status, catalog) = json(&addr, "GET", "/api/catalog", None);
+    assert_eq!(status, 200);
+    assert!(catalog["data"].as_array().unwrap().iter().any(|d| d["value"] == "surface:shell"));
+
+    let (status, d) = json(&addr, "POST", "/api/describe", Some(r#"{"data": "mandelbrot", "encoding": "fourier:16"}"#));
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["encoded_features"], 2 * (2 * 16 + 1), "fourier(16) of 2 inputs");
+
+    for (body, needle) in [
+        (r#"{"data": "image:/etc/passwd"}"#, "not available from the page"),
+        (r#"{"data": "curve:csv:/etc/passwd"}"#, "CSV files cannot be read from the page"),
+        (r#"{"data": "mnist:/tmp"}"#, "not available from the page"),
+        (r#"{"data": "upload:../../etc/passwd"}"#, "not available from the page"),
+        (r#"{"data": "upload:abcdef"}"#, "no such upload"),
+        (r#"{"data": "curve", "bogus": 1}"#, "unknown key 'bogus'"),
+        (r#"{"data": "curve", "steps": -3}"#, "steps -3: expected a whole number"),
+        (r#"{"data": "curve", "network": "mlp:0x16"}"#, "network depth: must be at least 1"),
+        (r#"{"data": "curve", "lr": "fast"}"#, "lr 'fast': expected a number"),
+    ] {
+        let (status, v) = json(&addr, "POST", "/api/runs", Some(body));
+        assert_eq!(status, 400, "{body}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{body}: {msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+
+    let (status, run) = json(
+        &addr,
+        "POST",
+        "/api/runs",
+        Some(r#"{"data": "curve:sin(3x)", "encoding": "fourier:4", "network": "mlp:2x16", "steps": 300}"#),
+    );
+    assert_eq!(status, 201, "{run}");
+    assert_eq!(run["id"], "run-1");
+    assert_eq!(run["info"]["kind"], "curve");
+    assert!(!run["info"]["points"].as_array().unwrap().is_empty(), "the page gets the data points");
+    wait_for("run-1 to finish", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    let (_, detail) = json(&addr, "GET", "/api/runs/run-1", None);
+    assert_eq!(detail["step"], 300);
+    assert!(detail["message"].as_str().unwrap().starts_with("finished after 300 steps"), "{detail}");
+    let dir = std::path::PathBuf::from(detail["dir"].as_str().unwrap());
+    assert!(dir.starts_with(out.path()));
+    for f in ["config.toml", "summary.json", "checkpoints/latest.safetensors", "learned.png"] {
+        assert!(dir.join(f).exists(), "{f} missing in {}", dir.display());
+    }
+    let (status, png) = http(&addr, "GET", "/api/runs/run-1/render?size=200x100", None);
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&png).unwrap().width(), 200);
+    let (status, mp4) = http(&addr, "GET", "/api/runs/run-1/video", None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&mp4));
+    assert_eq!(&mp4[4..8], b"ftyp", "an MP4 file");
+    let (status, v) = json(&addr, "GET", "/api/runs/run-1/render?window=0,1,0,1&size=20x20", None);
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D scalar data"), "{v}");
+
+    // A long run, interrupted: it saves its checkpoint and the server exits cleanly.
+    let (status, _) =
+        json(&addr, "POST", "/api/runs", Some(r#"{"data": "mandelbrot", "network": "mlp:2x16", "steps": 10000000}"#));
+    assert_eq!(status, 201);
+    wait_for("run-2 to take steps", 60, || json(&addr, "GET", "/api/runs/run-2", None).1["step"].as_u64() > Some(20));
+    let (status, v) = json(&addr, "POST", "/api/runs/run-2/checkpoint", None);
+    assert_eq!(status, 200, "{v}");
+    interrupt(&served.child);
+    let status = wait_exit(&mut served.child, 60);
+    assert!(status.success(), "{status:?}");
+    let run2 = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("web-run-2"))
+        .expect("run-2's directory");
+    let summary: Value = serde_json::from_slice(&std::fs::read(run2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "interrupted");
+    assert!(run2.join("checkpoints/latest.safetensors").exists());
+}
+
+#[test]
+fn train_serve_publishes_the_cli_run_and_exits_on_ctrl_c() {
+    let out = tempfile::tempdir().unwrap();
+    let mut served = start(&[
+        "train",
+        "--data",
+        "surface:sphere",
+        "--network",
+        "mlp:2x16",
+        "--steps",
+        "200",
+        "--quiet",
+        "--serve",
+        "--port",
+        "0",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--name",
+        "served",
+    ]);
+    let addr = served.addr.clone();
+    wait_for("the run to finish", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    let (_, runs) = json(&addr, "GET", "/api/runs", None);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["info"]["kind"], "surface");
+    let mut line = String::new();
+    let mut rest = String::new();
+    while served.stdout.read_line(&mut line).unwrap() > 0 {
+        rest += &line;
+        if line.contains("stays at") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(rest.contains("finished after 200 steps"), "{rest}");
+    interrupt(&served.child);
+    let status = wait_exit(&mut served.child, 30);
+    assert!(status.success(), "{status:?}");
+    assert!(out.path().join("served/checkpoints/latest.safetensors").exists());
+}
