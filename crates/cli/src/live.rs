@@ -476,7 +476,7 @@ impl RunView for CliView {
                 })
             }
             Kind::Classification { .. } => self.with_function(Some(params), |f| {
-                png(&render::render_classification(data, f, "learned", &[])?).map(Frame::Png)
+                png(&render::render_classification(data, f, "learned", None)?).map(Frame::Png)
             }),
             Kind::Table => bail!("a table has no picture to show"),
             Kind::ScalarField2d | Kind::Image { .. } => {
@@ -498,7 +498,7 @@ impl RunView for CliView {
         }
         let opts = RenderOptions { size: Some(size), window, colormap: self.colormap, ..Default::default() };
         self.with_function(params, |f| match data.kind() {
-            Kind::Classification { .. } => png(&render::render_classification(data, f, "", &[])?),
+            Kind::Classification { .. } => png(&render::render_classification(data, f, "", None)?),
             _ => png(&render::render(data, f, &opts)?),
         })
     }

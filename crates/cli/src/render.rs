@@ -226,7 +226,7 @@ pub fn render_classification(
     data: &dyn Dataset,
     f: Func<'_>,
     caption: &str,
-    history: &AccuracyHistory,
+    history: Option<&AccuracyHistory>,
 ) -> Result<RgbImage> {
     const SAMPLES: usize = 32;
     const CONFUSION_POINTS: usize = 2000;
@@ -258,26 +258,29 @@ pub fn render_classification(
     let names = data.class_names().unwrap_or_else(|| (0..classes).map(|c| c.to_string()).collect());
     let cm = confusion_matrix_image(&matrix, &names, 28).map_err(|e| anyhow!("{e}"))?;
     panels.push(label_panel(&cm, "confusion (validation)").map_err(|e| anyhow!("{e}"))?);
-    let height = panels.iter().map(|p| p.height()).max().unwrap_or(300).max(200);
-    let series = [
-        LossSeries { label: "train".into(), points: history.iter().map(|h| (h.0, h.1)).collect() },
-        LossSeries { label: "validation".into(), points: history.iter().map(|h| (h.0, h.2)).collect() },
-    ];
-    let curves = if history.is_empty() {
-        RgbImage::from_pixel(360, height - approxlab_view::CAPTION_BAR_HEIGHT, image::Rgb([255, 255, 255]))
-    } else {
-        plot_metric_curves(
-            &series,
-            "accuracy",
-            "epoch",
-            "accuracy",
-            None,
-            360,
-            height - approxlab_view::CAPTION_BAR_HEIGHT,
-        )
-        .map_err(|e| anyhow!("{e}"))?
-    };
-    panels.push(label_panel(&curves, "accuracy").map_err(|e| anyhow!("{e}"))?);
+    // Without a history (the live view, which plots its own curves) there is no accuracy panel.
+    if let Some(history) = history {
+        let height = panels.iter().map(|p| p.height()).max().unwrap_or(300).max(200);
+        let series = [
+            LossSeries { label: "train".into(), points: history.iter().map(|h| (h.0, h.1)).collect() },
+            LossSeries { label: "validation".into(), points: history.iter().map(|h| (h.0, h.2)).collect() },
+        ];
+        let curves = if history.is_empty() {
+            RgbImage::from_pixel(360, height - approxlab_view::CAPTION_BAR_HEIGHT, image::Rgb([255, 255, 255]))
+        } else {
+            plot_metric_curves(
+                &series,
+                "accuracy",
+                "epoch",
+                "accuracy",
+                None,
+                360,
+                height - approxlab_view::CAPTION_BAR_HEIGHT,
+            )
+            .map_err(|e| anyhow!("{e}"))?
+        };
+        panels.push(label_panel(&curves, "accuracy").map_err(|e| anyhow!("{e}"))?);
+    }
     let refs: Vec<&RgbImage> = panels.iter().collect();
     Ok(hstack(&refs, 6))
 }

@@ -225,7 +225,7 @@ impl FrameWriter {
                 let yaw = output.frame_turn.then_some(0.6 + std::f32::consts::TAU * job.progress);
                 let opts = RenderOptions { size, colormap, caption: job.caption, window, yaw, ..Default::default() };
                 let img = if data.classes().is_some() {
-                    render::render_classification(data.as_ref(), &f, &opts.caption, &job.accuracy)?
+                    render::render_classification(data.as_ref(), &f, &opts.caption, Some(&job.accuracy))?
                 } else {
                     render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses)?
                 };
@@ -528,7 +528,7 @@ fn last_checkpoint_step(path: &Path) -> Option<u64> {
 pub fn render_final(dir: &Path, config: &RunConfig, data: &dyn Dataset, model: &Model) -> Result<Vec<PathBuf>> {
     if data.classes().is_some() {
         let f = model_fn(model);
-        let img = render::render_classification(data, &f, "final", &[])?;
+        let img = render::render_classification(data, &f, "final", Some(&[]))?;
         let path = dir.join("classification.png");
         write_png_atomic(&path, &img).map_err(|e| anyhow!("{e}"))?;
         return Ok(vec![path]);

@@ -150,25 +150,39 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D scalar data"), "{v}");
 
+    // A run that diverges says so and keeps its last good checkpoint.
+    let (status, _) = json(
+        &addr,
+        "POST",
+        "/api/runs",
+        Some(r#"{"data": "curve", "network": "mlp:2x16", "lr": 1e30, "steps": 1000}"#),
+    );
+    assert_eq!(status, 201);
+    wait_for("run-2 to diverge", 60, || json(&addr, "GET", "/api/runs/run-2", None).1["status"] == "diverged");
+    let (_, detail) = json(&addr, "GET", "/api/runs/run-2", None);
+    assert!(detail["message"].as_str().unwrap().contains("the last good checkpoint is kept"), "{detail}");
+    let dir2 = std::path::PathBuf::from(detail["dir"].as_str().unwrap());
+    assert!(dir2.join("checkpoints/latest.safetensors").exists());
+
     // A long run, interrupted: it saves its checkpoint and the server exits cleanly.
     let (status, _) =
         json(&addr, "POST", "/api/runs", Some(r#"{"data": "mandelbrot", "network": "mlp:2x16", "steps": 10000000}"#));
     assert_eq!(status, 201);
-    wait_for("run-2 to take steps", 60, || json(&addr, "GET", "/api/runs/run-2", None).1["step"].as_u64() > Some(20));
-    let (status, v) = json(&addr, "POST", "/api/runs/run-2/checkpoint", None);
+    wait_for("run-3 to take steps", 60, || json(&addr, "GET", "/api/runs/run-3", None).1["step"].as_u64() > Some(20));
+    let (status, v) = json(&addr, "POST", "/api/runs/run-3/checkpoint", None);
     assert_eq!(status, 200, "{v}");
     interrupt(&served.child);
     let status = wait_exit(&mut served.child, 60);
     assert!(status.success(), "{status:?}");
-    let run2 = std::fs::read_dir(out.path())
+    let run3 = std::fs::read_dir(out.path())
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("web-run-2"))
-        .expect("run-2's directory");
-    let summary: Value = serde_json::from_slice(&std::fs::read(run2.join("summary.json")).unwrap()).unwrap();
+        .find(|p| p.to_string_lossy().ends_with("web-run-3"))
+        .expect("run-3's directory");
+    let summary: Value = serde_json::from_slice(&std::fs::read(run3.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "interrupted");
-    assert!(run2.join("checkpoints/latest.safetensors").exists());
+    assert!(run3.join("checkpoints/latest.safetensors").exists());
 }
 
 #[test]

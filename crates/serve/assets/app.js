@@ -251,7 +251,7 @@ class Run {
       this.frame = { ...header, bitmap };
     } else if (header.type === 'curve') {
       this.frame = { ...header, values: Array.from(new Float32Array(buffer, offset, header.n)) };
-      drawCurve(this.card.querySelector('canvas.thumb'), { ...this.frame, truth: this.info.truth, points: this.info.points });
+      drawCurve(this.card.querySelector('canvas.thumb'), { ...this.frame, truth: this.info.truth, points: this.info.points, legend: false });
     } else if (header.type === 'mesh') {
       this.frame = { ...header, xyz: new Float32Array(buffer.slice(offset)) };
       drawMeshThumb(this.card.querySelector('canvas.thumb'), this.frame);
@@ -389,7 +389,13 @@ function showFrame(run) {
       // Zoomed in: the live frame shows the whole domain, so ask the server for the window now and then.
       if (run.running && !page.fetching && performance.now() - page.lastFetch > 700) fetchLearned();
     } else {
-      page.learned = run.frame.bitmap;
+      const c = $('learned'), b = run.frame.bitmap;
+      if (kind === 'classification' && (c.width !== b.width || c.height !== b.height)) {
+        // Classification panels come at their own size (digits, confusion matrix): show them as they are.
+        c.width = b.width;
+        c.height = b.height;
+      }
+      page.learned = b;
       page.learnedWindow = null;
       paint();
     }
@@ -545,6 +551,25 @@ function setupControls() {
       $('message').textContent = e.message;
     }
   };
+  $('video').addEventListener('click', async (e) => {
+    // Fetched rather than followed, so that a run without frames says why instead of failing a download.
+    e.preventDefault();
+    const run = focused();
+    if (!run) return;
+    $('message').textContent = 'encoding the frames as MP4…';
+    try {
+      const blob = await api(`/api/runs/${encodeURIComponent(run.id)}/video`);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `approxlab-${run.id}.mp4`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      $('message').textContent = `video of ${run.id} downloaded`;
+    } catch (err) {
+      $('message').textContent = err.message;
+    }
+  });
+  $('large').addEventListener('change', () => { $('runs').classList.toggle('large', $('large').checked); });
   $('pause').addEventListener('click', () => act(focused()?.summary.paused ? 'resume' : 'pause'));
   $('stop').addEventListener('click', () => act('stop'));
   $('checkpoint').addEventListener('click', () => act('checkpoint'));

@@ -19,7 +19,7 @@ function frame(ctx, w, h) {
 }
 
 /// Draws the learned curve (values at evenly spaced x), the truth (dashed) and the data points.
-export function drawCurve(canvas, { x0, x1, values, truth, points }) {
+export function drawCurve(canvas, { x0, x1, values, truth, points, legend = true }) {
   const ctx = canvas.getContext('2d');
   const w = canvas.width, h = canvas.height, pad = { l: 48, r: 12, t: 12, b: 28 };
   frame(ctx, w, h);
@@ -52,8 +52,16 @@ export function drawCurve(canvas, { x0, x1, values, truth, points }) {
   ctx.fillStyle = '#5ec8f2';
   for (const [x, y] of points || []) { ctx.beginPath(); ctx.arc(px(x), py(y), 2.2, 0, 2 * Math.PI); ctx.fill(); }
   if (values) line(values, '#ffb347', 2.5, []);
-  ctx.fillStyle = '#e6e8ee';
-  ctx.fillText('— learned', w - 150, 22); ctx.fillStyle = '#9aa1b2'; ctx.fillText('- - truth   • data', w - 88, 22);
+  if (!legend) return;
+  // Legend, right-aligned, each entry measured so that none overlaps the next.
+  let x = w - pad.r - 4;
+  ctx.textAlign = 'right';
+  for (const [text, color] of [['• data', '#5ec8f2'], ['- - truth', '#9aa1b2'], ['— learned', '#ffb347']]) {
+    ctx.fillStyle = color;
+    ctx.fillText(text, x, pad.t + 14);
+    x -= ctx.measureText(text).width + 14;
+  }
+  ctx.textAlign = 'left';
 }
 
 /// Loss curves of several runs: `series` is [{label, color, points: [{step, loss}]}], log-scaled loss.
