@@ -246,7 +246,16 @@ impl Lab for CliLab {
 
     fn start(&self, id: &str, request: &Value) -> Result<Arc<LiveRun>> {
         let mut config = self.config(request)?;
-        config.name = Some(format!("{}-web-{id}", chrono::Local::now().format("%Y%m%d-%H%M%S")));
+        // Named by time and page id; a server started again within the same second may reuse an id, hence the
+        // suffix.
+        let base = format!("{}-web-{id}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+        let mut name = base.clone();
+        let mut k = 2;
+        while config.output.dir.join(&name).exists() {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        config.name = Some(name);
         let data = run::build_dataset(&config)?;
         let mut trainer = run::build_trainer(&config, data.as_ref())?;
         let dir = run::create_run_dir(&config)?;
@@ -502,6 +511,63 @@ impl RunView for CliView {
             _ => png(&render::render(data, f, &opts)?),
         })
     }
+}
+
+/// Lists the runs already in `out` (from earlier sessions, the page's or the CLI's) as ended runs: their loss
+/// curves, final pictures and zooms. Loaded on a thread of their own, so that the page is up at once.
+pub fn load_existing_runs(out: &Path, state: Arc<AppState>) {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("config.toml").is_file() && p.join(run::CHECKPOINT).is_file())
+        .collect();
+    dirs.sort();
+    std::thread::spawn(move || {
+        for dir in dirs {
+            if let Err(e) = load_existing_run(&dir, &state) {
+                eprintln!("approxlab: not listing {}: {e:#}", dir.display());
+            }
+        }
+    });
+}
+
+fn load_existing_run(dir: &Path, state: &AppState) -> Result<()> {
+    let id = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
+    if state.run(&id).is_some() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Ok(());
+    }
+    let (config, data, trainer, _) = run::load_run(dir)?;
+    let live = live_run(&id, dir, json!({}), &config, data, &trainer.model)?;
+    let history: Vec<approxlab_serve::Point> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            Some(approxlab_serve::Point {
+                step: v["step"].as_u64()?,
+                wall_s: v["wall_s"].as_f64()?,
+                loss: v["loss"].as_f64()?,
+                lr: v["lr"].as_f64()? as f32,
+                samples_per_s: v["samples_per_s"].as_f64().unwrap_or(0.0),
+            })
+        })
+        .collect();
+    live.restore_history(history);
+    let summary: Value = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let status = summary["status"].as_str().unwrap_or("stopped").to_string();
+    let message = format!(
+        "{status} at step {} in an earlier session; resume it with `approxlab resume {}`",
+        trainer.step,
+        dir.display()
+    );
+    live.finish(&status, trainer.step, &trainer.model.params, Some(message));
+    state.add_run(live);
+    Ok(())
 }
 
 /// `approxlab serve`: the page on `addr` until Ctrl-C.

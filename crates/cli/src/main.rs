@@ -187,6 +187,7 @@ fn dispatch(command: Command) -> Result<u8> {
             }
             let lab = Arc::new(live::CliLab::new(out, data_dir));
             let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
+            live::load_existing_runs(&lab.out, state.clone());
             run::install_ctrlc();
             live::serve(lab, state, listen.addr(), open)
         }

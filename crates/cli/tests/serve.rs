@@ -183,6 +183,26 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let summary: Value = serde_json::from_slice(&std::fs::read(run3.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "interrupted");
     assert!(run3.join("checkpoints/latest.safetensors").exists());
+
+    // A new server on the same directory lists those runs with their loss curves, and renders them.
+    let again = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap()]);
+    wait_for("the earlier runs to be listed", 60, || {
+        json(&again.addr, "GET", "/api/runs", None).1.as_array().is_some_and(|a| a.len() == 3)
+    });
+    let (_, runs) = json(&again.addr, "GET", "/api/runs", None);
+    let first = runs.as_array().unwrap().iter().find(|r| r["id"].as_str().unwrap().ends_with("web-run-1")).unwrap();
+    assert_eq!(first["status"], "finished");
+    assert_eq!(first["step"], 300);
+    assert!(first["message"].as_str().unwrap().contains("approxlab resume"), "{first}");
+    let id = first["id"].as_str().unwrap();
+    let (_, detail) = json(&again.addr, "GET", &format!("/api/runs/{id}"), None);
+    assert!(!detail["history"].as_array().unwrap().is_empty(), "the loss curve comes back from metrics.jsonl");
+    let (status, png) = http(&again.addr, "GET", &format!("/api/runs/{id}/render?size=64x32"), None);
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&png).unwrap().height(), 32);
+    let (status, v) = json(&again.addr, "POST", "/api/runs", Some(r#"{"data": "curve", "steps": 5}"#));
+    assert_eq!(status, 201);
+    assert_eq!(v["id"], "run-1", "new runs are numbered from 1 again");
 }
 
 #[test]

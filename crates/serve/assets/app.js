@@ -192,7 +192,9 @@ class Run {
     card.append(thumb);
     const meta = document.createElement('div');
     meta.className = 'meta';
-    meta.textContent = [this.info.name, r.encoding, r.network].filter(Boolean).join(' · ');
+    // The parts as the engine describes them, so that runs from the page and from `train --serve` read alike.
+    const parts = ((this.summary.description || {}).parts || []).map((p) => p.description);
+    meta.textContent = [this.info.name, ...parts].filter(Boolean).join(' · ');
     meta.title = JSON.stringify(r);
     const loss = document.createElement('div');
     loss.className = 'meta loss';

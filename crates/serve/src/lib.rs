@@ -75,7 +75,7 @@ impl AppState {
     /// A fresh run id: `run-1`, `run-2`, ...
     pub fn next_id(&self) -> String {
         let runs = self.runs.read().unwrap_or_else(|p| p.into_inner());
-        let mut k = runs.len() + 1;
+        let mut k = 1;
         while runs.iter().any(|r| r.id == format!("run-{k}")) {
             k += 1;
         }

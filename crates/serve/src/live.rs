@@ -264,6 +264,12 @@ impl LiveRun {
         }
     }
 
+    /// The loss curve of a run that trained before this server started (read back from its metrics).
+    pub fn restore_history(&self, points: Vec<Point>) {
+        lock(&self.progress).history = points;
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
     /// The run has ended (`finished`, `stopped`, `interrupted`, `diverged`, `failed`).
     pub fn finish(&self, status: &str, step: u64, params: &[f32], message: Option<String>) {
         {
