@@ -101,6 +101,11 @@ enum Command {
         out: PathBuf,
         #[arg(long, short)]
         quiet: bool,
+        /// Watch it learn in the browser; the page stays up after training until Ctrl-C
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        listen: ListenArgs,
     },
     /// Encode a run's frames as an MP4 or GIF, and render its final frame at high resolution
     Video(media::VideoArgs),
@@ -200,10 +205,23 @@ fn dispatch(command: Command) -> Result<u8> {
             if video && !config.output.frames_enabled() {
                 anyhow::bail!("--video: the run renders no frames; add --frame-every N or --frame-seconds S");
             }
-            let (dir, code) = if serve { train_served(config, quiet, &listen)? } else { train(config, quiet)? };
-            if video && code != 1 {
-                let v = media::encode_run_frames(&dir)?;
+            let encode = |dir: &Path| -> Result<()> {
+                let v = media::encode_run_frames(dir)?;
                 println!("video    {} ({} frames, {:.1}s)", v.path.display(), v.frames, v.duration_s);
+                Ok(())
+            };
+            if serve {
+                return Ok(train_served(
+                    config,
+                    quiet,
+                    &listen,
+                    video.then_some(&encode as &dyn Fn(&Path) -> Result<()>),
+                )?
+                .1);
+            }
+            let (dir, code) = train(config, quiet)?;
+            if video && code != 1 {
+                encode(&dir)?;
             }
             Ok(code)
         }
@@ -273,7 +291,7 @@ fn dispatch(command: Command) -> Result<u8> {
             println!("wrote {}", view.out.display());
             Ok(0)
         }
-        Command::Demo { out, quiet } => demo(out, quiet),
+        Command::Demo { out, quiet, serve, listen } => demo(out, quiet, serve.then_some(&listen)),
         Command::Bench(args) => bench::run(&args).map(|_| 0),
     }
 }
@@ -313,7 +331,13 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
 }
 
 /// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
-fn train_served(config: RunConfig, quiet: bool, listen: &ListenArgs) -> Result<(PathBuf, u8)> {
+/// `after` runs once training has finished (the video, say), before the page waits for Ctrl-C.
+fn train_served(
+    config: RunConfig,
+    quiet: bool,
+    listen: &ListenArgs,
+    after: Option<&dyn Fn(&Path) -> Result<()>>,
+) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
     let data = run::build_dataset(&config)?;
     let mut trainer = run::build_trainer(&config, data.as_ref())?;
@@ -336,6 +360,9 @@ fn train_served(config: RunConfig, quiet: bool, listen: &ListenArgs) -> Result<(
     live::finish_live(&live_run, outcome, &dir, &config, data.as_ref(), &trainer);
     let (status, exit_code) = status?;
     let code = finish(&dir, &config, data.as_ref(), &trainer, run::RunOutcome { status, exit_code })?;
+    if let (Some(after), 0) = (after, code) {
+        after(&dir)?;
+    }
     if status != "interrupted" {
         println!("the live view stays at {} until Ctrl-C", server.url());
         while !run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
@@ -422,15 +449,24 @@ fn eval(dir: &Path) -> Result<u8> {
 }
 
 /// The README's first command: a Fourier-feature network learning the Mandelbrot set, with frames to watch.
-fn demo(out: PathBuf, quiet: bool) -> Result<u8> {
+fn demo(out: PathBuf, quiet: bool, serve: Option<&ListenArgs>) -> Result<u8> {
     let text = include_str!("../../../examples/demo.toml");
     let mut config = config::parse_config_text(text, "examples/demo.toml")?;
     config.output.dir = out;
     config::validate(&config)?;
-    let (dir, code) = train(config, quiet)?;
-    if code == 0 {
-        let v = media::encode_run_frames(&dir)?;
+    let encode = |dir: &Path| -> Result<()> {
+        let v = media::encode_run_frames(dir)?;
         println!("look at  {} (the network learning, {} frames)", v.path.display(), v.frames);
+        Ok(())
+    };
+    match serve {
+        Some(listen) => Ok(train_served(config, quiet, listen, Some(&encode))?.1),
+        None => {
+            let (dir, code) = train(config, quiet)?;
+            if code == 0 {
+                encode(&dir)?;
+            }
+            Ok(code)
+        }
     }
-    Ok(code)
 }
