@@ -211,13 +211,7 @@ fn dispatch(command: Command) -> Result<u8> {
                 Ok(())
             };
             if serve {
-                return Ok(train_served(
-                    config,
-                    quiet,
-                    &listen,
-                    video.then_some(&encode as &dyn Fn(&Path) -> Result<()>),
-                )?
-                .1);
+                return Ok(train_served(config, quiet, &listen, video.then_some(&encode as &AfterTraining))?.1);
             }
             let (dir, code) = train(config, quiet)?;
             if video && code != 1 {
@@ -331,12 +325,14 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
 }
 
 /// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
-/// `after` runs once training has finished (the video, say), before the page waits for Ctrl-C.
+/// What `train_served` does once training has finished (the video, say), before the page waits for Ctrl-C.
+type AfterTraining = dyn Fn(&Path) -> Result<()>;
+
 fn train_served(
     config: RunConfig,
     quiet: bool,
     listen: &ListenArgs,
-    after: Option<&dyn Fn(&Path) -> Result<()>>,
+    after: Option<&AfterTraining>,
 ) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
     let data = run::build_dataset(&config)?;
