@@ -154,31 +154,76 @@ struct Timing {
     windows: usize,
 }
 
+/// One window of about [`WINDOW`]: the rate of `work` (units per second) and whether the window was clean.
+fn window(work: &mut impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<(f64, bool)> {
+    let m0 = machine_ticks();
+    let o0 = own_ticks();
+    let t0 = Instant::now();
+    let mut units = 0;
+    while units == 0 || t0.elapsed() < WINDOW {
+        units += work()?;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let clean = match (m0, o0, machine_ticks(), own_ticks()) {
+        (Some((m0, cores)), Some(o0), Some((m1, _)), Some(o1)) => {
+            let foreign = m1.saturating_sub(m0) as f64 - o1.saturating_sub(o0) as f64;
+            window_is_clean(foreign.max(0.0), wall, cores)
+        }
+        _ => false,
+    };
+    Ok((units as f64 / wall, clean))
+}
+
+fn timing(clean: &[f64], all: &[f64]) -> Timing {
+    let rate = if clean.is_empty() { median(all) } else { median(clean) };
+    Timing { rate, clean: clean.len(), windows: all.len() }
+}
+
 /// Runs `work` (which does some units of work and returns how many) in windows of about [`WINDOW`] for about
 /// `seconds`, and returns the median rate over clean windows.
 fn measure(seconds: f64, mut work: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<Timing> {
     let start = Instant::now();
     let (mut clean, mut all) = (Vec::new(), Vec::new());
     while all.is_empty() || start.elapsed().as_secs_f64() < seconds {
-        let m0 = machine_ticks();
-        let o0 = own_ticks();
-        let t0 = Instant::now();
-        let mut units = 0;
-        while units == 0 || t0.elapsed() < WINDOW {
-            units += work()?;
-        }
-        let wall = t0.elapsed().as_secs_f64();
-        let rate = units as f64 / wall;
+        let (rate, ok) = window(&mut work)?;
         all.push(rate);
-        if let (Some((m0, cores)), Some(o0), Some((m1, _)), Some(o1)) = (m0, o0, machine_ticks(), own_ticks()) {
-            let foreign = m1.saturating_sub(m0) as f64 - o1.saturating_sub(o0) as f64;
-            if window_is_clean(foreign.max(0.0), wall, cores) {
-                clean.push(rate);
-            }
+        if ok {
+            clean.push(rate);
         }
     }
-    let rate = if clean.is_empty() { median(&all) } else { median(&clean) };
-    Ok(Timing { rate, clean: clean.len(), windows: all.len() })
+    Ok(timing(&clean, &all))
+}
+
+/// Like [`measure`], with a window of `reference` before each window of `work`: the machine's speed drifts by tens
+/// of percent here from one minute to the next, so a workload is compared with the reference measured moments
+/// before it. Returns both timings and the median of the per-pair ratios work / reference (pairs where both
+/// windows were clean, else all pairs).
+fn measure_paired(
+    seconds: f64,
+    mut work: impl FnMut() -> anyhow::Result<usize>,
+    mut reference: impl FnMut() -> anyhow::Result<usize>,
+) -> anyhow::Result<(Timing, Timing, f64)> {
+    let start = Instant::now();
+    let (mut w_clean, mut w_all, mut r_clean, mut r_all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ratios_clean, mut ratios_all) = (Vec::new(), Vec::new());
+    while w_all.is_empty() || start.elapsed().as_secs_f64() < seconds {
+        let (r_rate, r_ok) = window(&mut reference)?;
+        let (w_rate, w_ok) = window(&mut work)?;
+        r_all.push(r_rate);
+        w_all.push(w_rate);
+        ratios_all.push(w_rate / r_rate);
+        if r_ok {
+            r_clean.push(r_rate);
+        }
+        if w_ok {
+            w_clean.push(w_rate);
+        }
+        if r_ok && w_ok {
+            ratios_clean.push(w_rate / r_rate);
+        }
+    }
+    let ratio = if ratios_clean.is_empty() { median(&ratios_all) } else { median(&ratios_clean) };
+    Ok((timing(&w_clean, &w_all), timing(&r_clean, &r_all), ratio))
 }
 
 fn build_model(w: &Workload) -> anyhow::Result<Model> {
@@ -202,9 +247,13 @@ struct Report {
     steps_per_s: f64,
     gflops: f64,
     timing: Timing,
+    /// The sgemm measured between this workload's windows, GFLOP/s.
+    peak_gflops: f64,
+    /// Median over window pairs of the workload's GFLOP/s over the sgemm's just before.
+    fraction_of_peak: f64,
 }
 
-fn bench_training(w: &Workload, seconds: f64) -> anyhow::Result<(Report, Model)> {
+fn bench_training(w: &Workload, seconds: f64, sgemm: &mut Sgemm) -> anyhow::Result<(Report, Model)> {
     let model = build_model(w)?;
     let flops = step_flops(&dense_layers(&model), w.batch, model.encoding().n_params() > 0);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(42);
@@ -214,27 +263,61 @@ fn bench_training(w: &Workload, seconds: f64) -> anyhow::Result<(Report, Model)>
     for _ in 0..WARMUP_STEPS {
         trainer.step(&x, &y).with_context(|| format!("{}: warm-up step", w.name))?;
     }
-    let timing = measure(seconds, || {
-        trainer.step(&x, &y).with_context(|| format!("{}: training step", w.name))?;
-        Ok(1)
-    })?;
+    let (timing, peak, ratio) = measure_paired(
+        seconds,
+        || {
+            trainer.step(&x, &y).with_context(|| format!("{}: training step", w.name))?;
+            Ok(1)
+        },
+        || {
+            sgemm.run();
+            Ok(1)
+        },
+    )?;
     let steps_per_s = timing.rate;
-    Ok((Report { workload: w.name, steps_per_s, gflops: steps_per_s * flops / 1e9, timing }, trainer.model))
+    let (gflops, fraction_of_peak) = (steps_per_s * flops / 1e9, ratio * flops / sgemm.flops());
+    let peak_gflops = peak.rate * sgemm.flops() / 1e9;
+    Ok((Report { workload: w.name, steps_per_s, gflops, timing, peak_gflops, fraction_of_peak }, trainer.model))
 }
 
-fn bench_sgemm(seconds: f64) -> anyhow::Result<(f64, Timing)> {
-    let (m, k, n) = (8192, 256, 256);
-    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5).collect();
-    let mut c = vec![0.0f32; m * n];
-    for _ in 0..5 {
-        linalg::matmul(m, n, k, &a, Op::N, &b, Op::N, &mut c, false);
+/// The reference product: 8192x256 @ 256x256 in f32, the size of W1's hidden layers.
+struct Sgemm {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Sgemm {
+    const M: usize = 8192;
+    const K: usize = 256;
+    const N: usize = 256;
+
+    fn new() -> Sgemm {
+        let (m, k, n) = (Self::M, Self::K, Self::N);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 * 1e-3 - 0.5).collect();
+        let mut s = Sgemm { a, b, c: vec![0.0f32; m * n] };
+        for _ in 0..5 {
+            s.run();
+        }
+        s
     }
+
+    fn run(&mut self) {
+        linalg::matmul(Self::M, Self::N, Self::K, &self.a, Op::N, &self.b, Op::N, &mut self.c, false);
+    }
+
+    fn flops(&self) -> f64 {
+        2.0 * (Self::M * Self::K * Self::N) as f64
+    }
+}
+
+fn bench_sgemm(seconds: f64, sgemm: &mut Sgemm) -> anyhow::Result<(f64, Timing)> {
     let timing = measure(seconds, || {
-        linalg::matmul(m, n, k, &a, Op::N, &b, Op::N, &mut c, false);
+        sgemm.run();
         Ok(1)
     })?;
-    Ok((timing.rate * 2.0 * (m * k * n) as f64 / 1e9, timing))
+    Ok((timing.rate * sgemm.flops() / 1e9, timing))
 }
 
 fn bench_inference(model: &Model, seconds: f64) -> anyhow::Result<(f64, Timing)> {
@@ -282,7 +365,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let side = args.seconds.clamp(1.0, 5.0);
     let dirty = |t: &Timing| if t.clean == 0 { " (no clean window: median of all)" } else { "" };
 
-    let (peak, peak_t) = bench_sgemm(side)?;
+    let mut sgemm = Sgemm::new();
+    let (peak, peak_t) = bench_sgemm(side, &mut sgemm)?;
     if args.json {
         println!(
             "{}",
@@ -303,13 +387,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let mut w1_model = None;
     for w in selected {
-        let (r, model) = bench_training(w, args.seconds)?;
-        let pct = 100.0 * r.gflops / peak;
+        let (r, model) = bench_training(w, args.seconds, &mut sgemm)?;
+        let pct = 100.0 * r.fraction_of_peak;
         if args.json {
             println!(
                 "{}",
                 serde_json::json!({"impl": "approxlab", "workload": r.workload, "steps_per_s": r.steps_per_s,
-                    "gflops": r.gflops, "peak_gflops": peak, "pct_peak": pct, "clean_windows": r.timing.clean,
+                    "gflops": r.gflops, "peak_gflops": r.peak_gflops, "pct_peak": pct, "clean_windows": r.timing.clean,
                     "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": threads})
             );
         } else {
