@@ -261,10 +261,12 @@ impl Lab for CliLab {
         let dir = run::create_run_dir(&config)?;
         approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
         let live = live_run(id, &dir, request.clone(), &config, data.clone(), &trainer.model)?;
+        eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
         let run = live.clone();
         let handle = std::thread::Builder::new().name(format!("train {id}")).spawn(move || {
             let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, true, Some(&run));
             finish_live(&run, outcome, &dir, &config, data.as_ref(), &trainer);
+            eprintln!("approxlab: {}: {}", run.id, run.progress().message.unwrap_or_default());
         })?;
         self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
         Ok(live)

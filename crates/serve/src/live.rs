@@ -132,6 +132,7 @@ pub struct LiveRun {
     next_frame_ns: AtomicU64,
     /// Time spent rendering live frames, in nanoseconds: what watching has cost.
     render_ns: AtomicU64,
+    rendering_on_demand: AtomicBool,
     progress_version: watch::Sender<u64>,
     frame: watch::Sender<Option<Bytes>>,
 }
@@ -169,6 +170,7 @@ impl LiveRun {
             created: Instant::now(),
             next_frame_ns: AtomicU64::new(0),
             render_ns: AtomicU64::new(0),
+            rendering_on_demand: AtomicBool::new(false),
             progress_version: watch::channel(0).0,
             frame: watch::channel(None).0,
         })
@@ -258,10 +260,15 @@ impl LiveRun {
     /// A frame for a viewer that arrives when none exists (a paused or finished run nobody watched): rendered
     /// from the latest weights, off the training threads.
     pub fn render_latest_if_missing(&self) {
+        // Many viewers arriving at once need one render, not one each.
+        if self.frame.borrow().is_some() || self.rendering_on_demand.swap(true, Ordering::AcqRel) {
+            return;
+        }
         if self.frame.borrow().is_none() {
             let (step, params) = self.params();
             self.render_frame(step, &params);
         }
+        self.rendering_on_demand.store(false, Ordering::Release);
     }
 
     /// The loss curve of a run that trained before this server started (read back from its metrics).
