@@ -183,6 +183,14 @@ try {
     const [learned, truth] = [await canvasData('learned'), await canvasData('truth')];
     assert(learned !== truth, 'the learned picture should not be the truth yet');
     assert(await page.isVisible('#truth'), 'the truth is shown beside the learned picture');
+    // Images zoom too: (column, row) windows rendered by the server.
+    const renders = await bodyCount('renders');
+    const box = await page.locator('#learned').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.4);
+    for (let i = 0; i < 3; i++) { await page.mouse.wheel(0, -400); await sleep(60); }
+    await page.waitForFunction((n) => Number(document.body.dataset.renders || 0) >= n + 2, renders, { timeout: 20000 });
+    assert((await canvasData('learned')) !== learned, 'the zoomed image is the same as before');
+    await page.screenshot({ path: join(artifacts, 'live-image-zoom.png') });
   });
 
   await check('every run is listed with its loss curve', async () => {

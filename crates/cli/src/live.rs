@@ -426,6 +426,9 @@ impl RunView for CliView {
                 v["width"] = json!(cols);
                 v["height"] = json!(rows);
                 v["channels"] = json!(channels);
+                // Zoom windows of images are in (column, -row) pixel coordinates, so that y points up as for
+                // fields and the page's zoom needs no special case.
+                v["window_domain"] = json!([-0.5, cols as f64 - 0.5, 0.5 - rows as f64, 0.5]);
             }
             Kind::Curve => {
                 v["kind"] = json!("curve");
@@ -504,8 +507,20 @@ impl RunView for CliView {
             .map(|[x0, x1, y0, y1]| approxlab_view::Window::new(x0, x1, y0, y1))
             .transpose()
             .map_err(|e| anyhow!("window: {e}"))?;
+        if let (Some(window), Kind::Image { channels }) = (window, data.kind()) {
+            let channels = if channels == 1 { approxlab_view::Channels::Gray } else { approxlab_view::Channels::Rgb };
+            return self.with_function(params, |f| {
+                // The window's (x, y) is (column, -row): hand the model its (row, column) inputs.
+                let swapped = |xy: &[f32], out: &mut [f32]| {
+                    let rc: Vec<f32> = xy.chunks_exact(2).flat_map(|p| [-p[1], p[0]]).collect();
+                    f(&rc, out);
+                };
+                let (w, h) = size;
+                png(&approxlab_view::render_rgb(&swapped, channels, window, w, h, approxlab_view::DEFAULT_TILE_ROWS))
+            });
+        }
         if window.is_some() && !matches!(data.kind(), Kind::ScalarField2d) {
-            bail!("window: zooming applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
+            bail!("window: zooming applies to 2-D data (fields and images), not to {}", data.name());
         }
         let opts = RenderOptions { size: Some(size), window, colormap: self.colormap, ..Default::default() };
         self.with_function(params, |f| match data.kind() {

@@ -148,7 +148,7 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     assert_eq!(&mp4[4..8], b"ftyp", "an MP4 file");
     let (status, v) = json(&addr, "GET", "/api/runs/run-1/render?window=0,1,0,1&size=20x20", None);
     assert_eq!(status, 400);
-    assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D scalar data"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D data"), "{v}");
 
     // A run that diverges says so and keeps its last good checkpoint.
     let (status, _) = json(

@@ -302,8 +302,9 @@ function plotLosses() {
 
 const focused = () => runs.get(page.focus);
 const kindOf = (run) => (run ? run.info.kind : null);
-const zoomable = (run) => kindOf(run) === 'field2d';
-const domainWindow = (run) => [run.info.domain[0][0], run.info.domain[0][1], run.info.domain[1][0], run.info.domain[1][1]];
+const zoomable = (run) => ['field2d', 'image'].includes(kindOf(run));
+const domainWindow = (run) => run.info.window_domain ||
+  [run.info.domain[0][0], run.info.domain[0][1], run.info.domain[1][0], run.info.domain[1][1]];
 
 function focus(id) {
   const run = runs.get(id);
@@ -319,10 +320,10 @@ function focus(id) {
   $('view2d').hidden = !twoD;
   $('curve').hidden = kind !== 'curve';
   $('surface').hidden = kind !== 'surface';
-  $('hint').textContent = kind === 'field2d' ? 'Scroll to zoom, drag to pan: the server renders the learned function and the truth for the window.'
+  $('hint').textContent = ['field2d', 'image'].includes(kind) ? 'Scroll to zoom, drag to pan: the server renders the learned function and the truth for the window.'
     : kind === 'surface' ? 'Drag to orbit, scroll to zoom.' : kind === 'table' ? 'Tables have no picture: watch the loss curve.' : '';
   $('mode-label').hidden = !['field2d', 'image'].includes(kind);
-  $('reset-view').hidden = !(kind === 'field2d' || kind === 'surface');
+  $('reset-view').hidden = !['field2d', 'image', 'surface'].includes(kind);
   $('run-title').textContent = `${run.id} · ${run.info.name}`;
   $('video').href = `/api/runs/${encodeURIComponent(id)}/video`;
   if (twoD) sizeCanvases(run);
