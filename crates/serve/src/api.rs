@@ -42,7 +42,28 @@ pub fn router(state: Shared) -> Router {
         .route("/api/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(assets::asset)
+        .layer(axum::middleware::from_fn(same_origin))
         .with_state(state)
+}
+
+/// Refuses requests that another web site makes from the user's browser: a page elsewhere could otherwise open the
+/// live WebSocket or post runs and uploads to this loopback server (browsers send `Origin` with those; tools such
+/// as curl send none and pass).
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match foreign_origin(&request) {
+        Some(origin) => error(StatusCode::FORBIDDEN, format!("origin {origin}: requests from other sites are refused")),
+        None => next.run(request).await,
+    }
+}
+
+/// The `Origin` of a state-changing request or WebSocket upgrade when it is not this server's own host.
+fn foreign_origin(request: &axum::extract::Request) -> Option<String> {
+    let headers = request.headers();
+    let checked = request.method() != axum::http::Method::GET || headers.contains_key(header::UPGRADE);
+    let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    (checked && Some(origin_host) != host).then(|| origin.to_string())
 }
 
 /// A JSON error body `{"error": "..."}` with its status.

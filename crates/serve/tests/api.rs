@@ -226,6 +226,34 @@ async fn renders_check_their_window_size_and_subject() {
 }
 
 #[tokio::test]
+async fn other_sites_cannot_post_or_open_the_live_socket() {
+    let (s, _d) = state();
+    let send = |method: &str, uri: &str, origin: &str, upgrade: bool| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:8642")
+            .header("origin", origin)
+            .header("content-type", "application/json");
+        if upgrade {
+            req = req.header("upgrade", "websocket").header("connection", "upgrade");
+        }
+        router(s.clone()).oneshot(req.body(Body::from(r#"{"data": "ok"}"#)).unwrap())
+    };
+    let resp = send("POST", "/api/runs", "http://evil.example", false).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = send("GET", "/api/runs/run-1/live", "http://evil.example", true).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = send("POST", "/api/upload", "http://localhost:8642", false).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "another host name is another origin");
+    // The page itself, and reads from anywhere, pass.
+    let resp = send("POST", "/api/describe", "http://127.0.0.1:8642", false).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = send("GET", "/api/catalog", "http://evil.example", false).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn uploads_are_size_limited_and_must_be_images() {
     let (s, dir) = state();
     let upload = |body: Vec<u8>| call(&s, "POST", "/api/upload", Body::from(body), false);
