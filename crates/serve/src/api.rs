@@ -219,9 +219,9 @@ async fn watch(mut socket: WebSocket, run: Arc<LiveRun>) {
     let mut progress = run.subscribe_progress();
     let mut frames = run.subscribe_frames();
     frames.mark_changed();
-    if frames.borrow().is_none() {
+    if run.frame_is_stale() {
         let run = run.clone();
-        tokio::task::spawn_blocking(move || run.render_latest_if_missing());
+        tokio::task::spawn_blocking(move || run.render_latest_if_stale());
     }
     let hello = json!({"type": "hello", "run": summary(&run)});
     if socket.send(Message::Text(hello.to_string().into())).await.is_err() {

@@ -133,6 +133,8 @@ pub struct LiveRun {
     /// Time spent rendering live frames, in nanoseconds: what watching has cost.
     render_ns: AtomicU64,
     rendering_on_demand: AtomicBool,
+    /// The step of the live frame in `frame`.
+    frame_step: AtomicU64,
     progress_version: watch::Sender<u64>,
     frame: watch::Sender<Option<Bytes>>,
 }
@@ -171,6 +173,7 @@ impl LiveRun {
             next_frame_ns: AtomicU64::new(0),
             render_ns: AtomicU64::new(0),
             rendering_on_demand: AtomicBool::new(false),
+            frame_step: AtomicU64::new(0),
             progress_version: watch::channel(0).0,
             frame: watch::channel(None).0,
         })
@@ -244,6 +247,7 @@ impl LiveRun {
         match self.view.live_frame(params) {
             Ok(frame) => {
                 self.frame.send_replace(Some(Bytes::from(frame.encode(&self.id, step))));
+                self.frame_step.store(step, Ordering::Relaxed);
             }
             Err(e) => {
                 lock(&self.progress).message = Some(format!("live view: {e:#}"));
@@ -257,14 +261,25 @@ impl LiveRun {
         self.next_frame_ns.store(next, Ordering::Relaxed);
     }
 
-    /// A frame for a viewer that arrives when none exists (a paused or finished run nobody watched): rendered
-    /// from the latest weights, off the training threads.
-    pub fn render_latest_if_missing(&self) {
+    /// Whether the live frame is missing, or older than the weights of a paused or finished run (one that nobody
+    /// watched for a while).
+    pub fn frame_is_stale(&self) -> bool {
+        if self.frame.borrow().is_none() {
+            return true;
+        }
+        // A training run renders its own frames for its viewers; only a run that stands still needs one.
+        let idle = self.paused_flag.load(Ordering::Relaxed) || self.is_finished();
+        idle && self.frame_step.load(Ordering::Relaxed) < lock(&self.snapshot).step
+    }
+
+    /// A frame for a viewer that arrives when the last one is missing or stale: rendered from the latest weights,
+    /// off the training threads.
+    pub fn render_latest_if_stale(&self) {
         // Many viewers arriving at once need one render, not one each.
-        if self.frame.borrow().is_some() || self.rendering_on_demand.swap(true, Ordering::AcqRel) {
+        if !self.frame_is_stale() || self.rendering_on_demand.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.frame.borrow().is_none() {
+        if self.frame_is_stale() {
             let (step, params) = self.params();
             self.render_frame(step, &params);
         }
