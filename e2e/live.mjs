@@ -118,7 +118,7 @@ try {
     await page.selectOption('#mode', 'side');
   });
 
-  await check('pause holds the step, resume and stop work', async () => {
+  await check('pause holds the step; resume, checkpoint, stop and continue work', async () => {
     await page.click('#pause');
     await page.waitForFunction(() => document.getElementById('stats').dataset.status === 'paused', null, { timeout: 5000 });
     await sleep(400);
@@ -130,6 +130,12 @@ try {
     await page.waitForFunction((a) => Number(document.getElementById('stats').dataset.step) > a, a, { timeout: 10000 });
     await page.click('#checkpoint');
     await page.waitForFunction(() => /checkpoint saved/.test(document.getElementById('message').textContent), null, { timeout: 10000 });
+    await page.click('#stop');
+    await page.waitForFunction(() => document.getElementById('stats').dataset.status === 'stopped', null, { timeout: 10000 });
+    // An ended run continues from its checkpoint.
+    const stoppedAt = Number(await stat('step'));
+    await page.click('#continue');
+    await page.waitForFunction((a) => Number(document.getElementById('stats').dataset.step) > a + 10, stoppedAt, { timeout: 20000 });
     await page.click('#stop');
     await page.waitForFunction(() => document.getElementById('stats').dataset.status === 'stopped', null, { timeout: 10000 });
   });

@@ -272,6 +272,34 @@ impl Lab for CliLab {
         Ok(live)
     }
 
+    fn resume(&self, previous: &LiveRun, request: &Value) -> Result<Arc<LiveRun>> {
+        let steps = match request.get("steps") {
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| anyhow!("steps {n}: expected a whole number"))?,
+            Some(v) => bail!("steps: expected a whole number, got {v}"),
+            None => bail!("steps: missing; give the new total, e.g. {{\"steps\": 5000}}"),
+        };
+        let dir = previous.dir.clone();
+        let (mut config, data, mut trainer, wall) = run::load_run(&dir)?;
+        if steps <= trainer.step {
+            bail!("steps {steps}: the run is already at step {}; give a larger total", trainer.step);
+        }
+        // As `approxlab resume --steps`: the new total replaces the budget.
+        config.budget = config::Budget { steps: Some(steps), ..config::Budget::default() };
+        config::validate(&config)?;
+        approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+        let live = live_run(&previous.id, &dir, previous.request.clone(), &config, data.clone(), &trainer.model)?;
+        live.restore_history(previous.progress().history);
+        eprintln!("approxlab: {} continues from step {} to {steps}", previous.id, trainer.step);
+        let run = live.clone();
+        let handle = std::thread::Builder::new().name(format!("train {}", previous.id)).spawn(move || {
+            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, wall, true, Some(&run));
+            finish_live(&run, outcome, &dir, &config, data.as_ref(), &trainer);
+            eprintln!("approxlab: {}: {}", run.id, run.progress().message.unwrap_or_default());
+        })?;
+        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        Ok(live)
+    }
+
     fn video(&self, run: &LiveRun) -> Result<PathBuf> {
         let frames = run.dir.join("frames");
         let any = std::fs::read_dir(&frames).map(|mut d| d.next().is_some()).unwrap_or(false);

@@ -321,6 +321,7 @@ pub fn train_loop(
 
     let mut start = Instant::now();
     let mut last_publish = start;
+    let (mut published_step, mut last_live_loss) = (trainer.step, None);
     let wall = |start: &Instant| wall_before + start.elapsed().as_secs_f64();
     let start_step = trainer.step;
     let mut recent_loss: Option<f64> = None;
@@ -458,8 +459,10 @@ pub fn train_loop(
                 save(trainer, wall(&start))?;
                 live.saved(step, &ckpt_path);
             }
+            last_live_loss = Some(stats.loss);
             if last_publish.elapsed() >= PUBLISH_PERIOD {
                 last_publish = Instant::now();
+                published_step = step;
                 let samples_per_s = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 let point = Point { step, wall_s: wall(&start), loss: stats.loss, lr: stats.lr, samples_per_s };
                 live.publish(point, &trainer.model.params);
@@ -471,6 +474,15 @@ pub fn train_loop(
     }
     bar.finish_and_clear();
     let wall_s = wall(&start);
+    // The last steps' point, so that the page's loss curve ends where the run did.
+    if let (Some(live), Some(loss)) = (live, last_live_loss) {
+        if published_step != trainer.step {
+            let samples_per_s =
+                (trainer.step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            let point = Point { step: trainer.step, wall_s, loss, lr: trainer.lr(), samples_per_s };
+            live.publish(point, &trainer.model.params);
+        }
+    }
     if status != "diverged" {
         save(trainer, wall_s)?;
     }

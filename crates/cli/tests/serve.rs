@@ -150,6 +150,20 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D data"), "{v}");
 
+    // An ended run continues from its checkpoint to a new total, keeping its loss curve.
+    let (status, v) = json(&addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 200}"#));
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("already at step 300"), "{v}");
+    let points = detail["history"].as_array().unwrap().len();
+    let (status, v) = json(&addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 450}"#));
+    assert_eq!(status, 200, "{v}");
+    wait_for("run-1 to finish again", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    let (_, detail) = json(&addr, "GET", "/api/runs/run-1", None);
+    assert_eq!(detail["step"], 450);
+    assert!(detail["history"].as_array().unwrap().len() > points, "the loss curve goes on");
+    let summary: Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 450);
+
     // A run that diverges says so and keeps its last good checkpoint.
     let (status, _) = json(
         &addr,
@@ -192,7 +206,7 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let (_, runs) = json(&again.addr, "GET", "/api/runs", None);
     let first = runs.as_array().unwrap().iter().find(|r| r["id"].as_str().unwrap().ends_with("web-run-1")).unwrap();
     assert_eq!(first["status"], "finished");
-    assert_eq!(first["step"], 300);
+    assert_eq!(first["step"], 450, "as continued");
     assert!(first["message"].as_str().unwrap().contains("approxlab resume"), "{first}");
     let id = first["id"].as_str().unwrap();
     let (_, detail) = json(&again.addr, "GET", &format!("/api/runs/{id}"), None);

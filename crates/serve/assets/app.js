@@ -216,9 +216,19 @@ class Run {
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (m) => (typeof m.data === 'string' ? this.message(JSON.parse(m.data)) : this.binary(m.data));
     ws.onclose = () => {
-      if (this.running) setTimeout(() => this.connect(), 2000);
+      if (this.running && this.ws === ws) setTimeout(() => this.connect(), 2000);
     };
     this.ws = ws;
+  }
+
+  /// The server replaced this run by its continuation: listen to the new one, whose loss curve starts with ours.
+  restart(summary) {
+    const old = this.ws;
+    this.summary = summary;
+    this.status = summary.status;
+    this.history = [];
+    this.connect();
+    old.close();
   }
 
   message(m) {
@@ -361,6 +371,12 @@ function applyMode() {
   $('learned').nextElementSibling.textContent = slider ? 'learned ◂ ▸ truth' : 'learned';
 }
 
+/// How many more steps "Continue" trains: the form's step budget, or 1000.
+function moreSteps() {
+  const n = Number(form.elements.steps.value);
+  return Number.isInteger(n) && n > 0 ? n : 1000;
+}
+
 function showStats() {
   const run = focused();
   if (!run) return;
@@ -378,6 +394,8 @@ function showStats() {
   $('pause').textContent = s.paused ? 'Resume' : 'Pause';
   $('stop').disabled = !live;
   $('checkpoint').disabled = !live;
+  $('continue').hidden = live || !run.summary.dir;
+  $('continue').textContent = `Continue +${moreSteps()} steps`;
   $('video').classList.toggle('disabled', !(s.step > 0));
 }
 
@@ -573,6 +591,17 @@ function setupControls() {
     }
   });
   $('large').addEventListener('change', () => { $('runs').classList.toggle('large', $('large').checked); });
+  $('continue').addEventListener('click', async () => {
+    const run = focused();
+    if (!run) return;
+    try {
+      const summary = await post(`/api/runs/${encodeURIComponent(run.id)}/continue`, { steps: (run.summary.step || 0) + moreSteps() });
+      run.restart(summary);
+      showStats();
+    } catch (e) {
+      $('message').textContent = e.message;
+    }
+  });
   $('pause').addEventListener('click', () => act(focused()?.summary.paused ? 'resume' : 'pause'));
   $('stop').addEventListener('click', () => act('stop'));
   $('checkpoint').addEventListener('click', () => act('checkpoint'));

@@ -7,6 +7,7 @@
 //! | `GET /api/runs`, `POST /api/runs` | the runs; start one |
 //! | `GET /api/runs/{id}` | one run with its whole loss curve |
 //! | `POST /api/runs/{id}/pause\|resume\|stop\|checkpoint` | steer it |
+//! | `POST /api/runs/{id}/continue` | train an ended run on to `{"steps": N}` (a total) from its checkpoint |
 //! | `GET /api/runs/{id}/live` | WebSocket: JSON progress messages and binary frames (see [`Frame::encode`]) |
 //! | `GET /api/runs/{id}/render?what=learned\|truth&window=X0,X1,Y0,Y1&size=WxH` | a PNG, for zooms |
 //! | `GET /api/runs/{id}/video` | the run's frames as MP4 |
@@ -38,6 +39,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/runs/{id}/live", get(live))
         .route("/api/runs/{id}/render", get(render))
         .route("/api/runs/{id}/video", get(video))
+        .route("/api/runs/{id}/continue", post(resume))
         .route("/api/runs/{id}/{action}", post(control))
         .route("/api/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
         .route("/api/{*rest}", any(api_not_found))
@@ -200,6 +202,22 @@ async fn control(
         }
     }
     Ok(Json(summary(&run)))
+}
+
+async fn resume(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find(&state, &id)?;
+    let request = object(body)?;
+    if !run.is_finished() {
+        return Err(ApiError(StatusCode::CONFLICT, format!("run '{id}': is still training; stop it first")));
+    }
+    let lab = state.lab.clone();
+    let resumed = blocking(move || lab.resume(&run, &request)).await?.map_err(|e| bad_request(format!("{e:#}")))?;
+    state.replace_run(resumed.clone());
+    Ok(Json(summary(&resumed)))
 }
 
 async fn live(

@@ -35,6 +35,9 @@ pub trait Lab: Send + Sync {
     fn describe(&self, request: &Value) -> anyhow::Result<Value>;
     /// Starts training on threads of its own and returns the run it publishes into.
     fn start(&self, id: &str, request: &Value) -> anyhow::Result<Arc<LiveRun>>;
+    /// Continues an ended run from its latest checkpoint to a new step budget (`{"steps": N}`, a total), training
+    /// on threads of its own; returns the run that replaces it.
+    fn resume(&self, run: &LiveRun, request: &Value) -> anyhow::Result<Arc<LiveRun>>;
     /// Encodes the run's frames as an MP4 and returns its path.
     fn video(&self, run: &LiveRun) -> anyhow::Result<PathBuf>;
 }
@@ -62,6 +65,15 @@ impl AppState {
     /// Adds a run that something else started (`approxlab train --serve`).
     pub fn add_run(&self, run: Arc<LiveRun>) {
         self.runs.write().unwrap_or_else(|p| p.into_inner()).push(run);
+    }
+
+    /// Puts `run` in the place of the run with its id (a resumed run), or adds it.
+    pub fn replace_run(&self, run: Arc<LiveRun>) {
+        let mut runs = self.runs.write().unwrap_or_else(|p| p.into_inner());
+        match runs.iter_mut().find(|r| r.id == run.id) {
+            Some(slot) => *slot = run,
+            None => runs.push(run),
+        }
     }
 
     pub fn runs(&self) -> Vec<Arc<LiveRun>> {

@@ -94,6 +94,22 @@ impl Lab for FakeLab {
         std::thread::spawn(move || fake_training(r, steps));
         Ok(run)
     }
+    fn resume(&self, run: &LiveRun, request: &Value) -> anyhow::Result<Arc<LiveRun>> {
+        let steps = request["steps"].as_u64().ok_or_else(|| anyhow::anyhow!("steps: expected a number"))?;
+        let resumed = LiveRun::new(
+            run.id.clone(),
+            run.dir.clone(),
+            run.request.clone(),
+            run.description.clone(),
+            Box::new(FakeView),
+            &run.params().1,
+            Some(steps),
+        );
+        resumed.restore_history(run.progress().history);
+        let r = resumed.clone();
+        std::thread::spawn(move || fake_training(r, steps));
+        Ok(resumed)
+    }
     fn video(&self, _run: &LiveRun) -> anyhow::Result<PathBuf> {
         anyhow::bail!("the run has no frames yet")
     }
@@ -311,10 +327,22 @@ async fn pause_resume_checkpoint_and_stop_steer_the_training_loop() {
     assert_eq!(run.progress().status, "stopped");
     let (status, v) = post_json(&s, "/api/runs/run-1/pause", "").await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    // An ended run can be continued; the new run takes its place and keeps its loss curve.
+    let points = run.progress().history.len();
+    let (status, v) = post_json(&s, "/api/runs/run-1/continue", r#"{"steps": 100}"#).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let resumed = s.run("run-1").unwrap();
+    assert!(!Arc::ptr_eq(&resumed, &run));
+    assert!(resumed.progress().history.len() >= points);
+    let (status, v) = post_json(&s, "/api/runs/run-1/continue", r#"{"steps": 100}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a training run cannot be continued: {v}");
+    wait_until("the continued run to finish", || resumed.is_finished()).await;
+    let (status, v) = post_json(&s, "/api/runs/run-1/continue", r#"{"steps": "many"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (status, body, _) = get(&s, "/api/runs/run-1").await;
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["status"], "stopped");
+    assert_eq!(v["status"], "finished");
     assert!(v["history"].as_array().unwrap().len() > 2, "the loss curve is kept");
     let (_, body, _) = get(&s, "/api/runs").await;
     let list: Value = serde_json::from_slice(&body).unwrap();
