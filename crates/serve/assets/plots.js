@@ -80,10 +80,15 @@ export function drawLosses(canvas, series) {
   const px = (s) => pad.l + (s / maxStep) * (w - pad.l - pad.r);
   const py = (l) => h - pad.b - ((Math.log10(l) - lo) / (hi - lo)) * (h - pad.t - pad.b);
   ctx.strokeStyle = '#2a2f3b'; ctx.fillStyle = '#9aa1b2'; ctx.lineWidth = 1;
+  // Decades, and 2x and 5x between them when the curves span less than two decades.
+  const mantissas = hi - lo < 2 ? [1, 2, 5] : [1];
   for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
-    if (e < lo - 1e-9 || e > hi + 1e-9) continue;
-    ctx.beginPath(); ctx.moveTo(pad.l, py(10 ** e)); ctx.lineTo(w - pad.r, py(10 ** e)); ctx.stroke();
-    ctx.fillText(`1e${e}`, 6, py(10 ** e) + 4);
+    for (const m of mantissas) {
+      const v = m * 10 ** e, l = Math.log10(v);
+      if (l < lo - 1e-9 || l > hi + 1e-9) continue;
+      ctx.beginPath(); ctx.moveTo(pad.l, py(v)); ctx.lineTo(w - pad.r, py(v)); ctx.stroke();
+      ctx.fillText(m === 1 ? `1e${e}` : `${m}e${e}`, 6, py(v) + 4);
+    }
   }
   for (const t of niceTicks(0, maxStep, 8)) ctx.fillText(String(t), px(t) - 10, h - 8);
   ctx.fillText('step', w - 40, h - 8);
