@@ -205,7 +205,10 @@ class Run {
     label.append(box, ' on the loss plot');
     label.addEventListener('click', (e) => e.stopPropagation());
     card.append(meta, loss, label);
-    card.addEventListener('click', () => focus(this.id));
+    card.addEventListener('click', () => {
+      focus(this.id);
+      $('focus').scrollIntoView({ block: 'nearest' });
+    });
     $('runs').append(card);
     return card;
   }
