@@ -201,6 +201,10 @@ try {
 
   await check('every run is listed with its loss curve', async () => {
     assert((await page.locator('.card').count()) === 3, 'expected three run cards');
+    const bySteps = await canvasData('loss-plot');
+    await page.selectOption('#loss-x', 'wall_s');
+    assert((await canvasData('loss-plot')) !== bySteps, 'the loss plot did not switch to seconds');
+    await page.selectOption('#loss-x', 'step');
     await page.screenshot({ path: join(artifacts, 'live.png') });
     await page.click('#stop');
   });

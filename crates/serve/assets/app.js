@@ -308,7 +308,7 @@ function plotLossesSoon() {
 
 function plotLosses() {
   const series = [...runs.values()].filter((r) => r.onPlot).map((r) => ({ label: r.id, color: r.color, points: r.history }));
-  drawLosses($('loss-plot'), series);
+  drawLosses($('loss-plot'), series, $('loss-x').value);
 }
 
 // ---- The focused run -------------------------------------------------------------------------------------------
@@ -594,6 +594,7 @@ function setupControls() {
     }
   });
   $('large').addEventListener('change', () => { $('runs').classList.toggle('large', $('large').checked); });
+  $('loss-x').addEventListener('change', plotLosses);
   $('continue').addEventListener('click', async () => {
     const run = focused();
     if (!run) return;

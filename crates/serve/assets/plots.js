@@ -64,8 +64,9 @@ export function drawCurve(canvas, { x0, x1, values, truth, points, legend = true
   ctx.textAlign = 'left';
 }
 
-/// Loss curves of several runs: `series` is [{label, color, points: [{step, loss}]}], log-scaled loss.
-export function drawLosses(canvas, series) {
+/// Loss curves of several runs: `series` is [{label, color, points: [{step, wall_s, loss}]}], log-scaled loss,
+/// against `x`: 'step' or 'wall_s' (seconds of training, for equal-time comparisons).
+export function drawLosses(canvas, series, x = 'step') {
   const ctx = canvas.getContext('2d');
   const w = canvas.width, h = canvas.height, pad = { l: 58, r: 14, t: 12, b: 28 };
   frame(ctx, w, h);
@@ -74,7 +75,7 @@ export function drawLosses(canvas, series) {
     ctx.fillStyle = '#9aa1b2'; ctx.fillText('loss curves appear here as runs train', pad.l, h / 2);
     return;
   }
-  const maxStep = Math.max(1, ...all.map((p) => p.step));
+  const maxStep = Math.max(x === 'step' ? 1 : 1e-3, ...all.map((p) => p[x]));
   let lo = Math.log10(Math.min(...all.map((p) => p.loss))), hi = Math.log10(Math.max(...all.map((p) => p.loss)));
   if (hi - lo < 0.5) { lo -= 0.25; hi += 0.25; }
   const px = (s) => pad.l + (s / maxStep) * (w - pad.l - pad.r);
@@ -91,13 +92,13 @@ export function drawLosses(canvas, series) {
     }
   }
   for (const t of niceTicks(0, maxStep, 8)) ctx.fillText(String(t), px(t) - 10, h - 8);
-  ctx.fillText('step', w - 40, h - 8);
+  ctx.fillText(x === 'step' ? 'step' : 'seconds', w - 56, h - 8);
   series.forEach((s, k) => {
     ctx.strokeStyle = s.color; ctx.lineWidth = 1.8; ctx.beginPath();
     let started = false;
     for (const p of s.points) {
       if (!(p.loss > 0) || !Number.isFinite(p.loss)) continue;
-      if (started) ctx.lineTo(px(p.step), py(p.loss)); else { ctx.moveTo(px(p.step), py(p.loss)); started = true; }
+      if (started) ctx.lineTo(px(p[x]), py(p.loss)); else { ctx.moveTo(px(p[x]), py(p.loss)); started = true; }
     }
     ctx.stroke();
     ctx.fillStyle = s.color; ctx.fillText(s.label, w - 150, 22 + 16 * k);
