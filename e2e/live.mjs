@@ -64,6 +64,13 @@ page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
 const canvasData = (id) => page.evaluate((id) => document.getElementById(id).toDataURL(), id);
 const bodyCount = (key) => page.evaluate((key) => Number(document.body.dataset[key] || 0), key);
 const stat = (key) => page.evaluate((key) => document.getElementById('stats').dataset[key], key);
+/// Starts a run from the form and waits until the page shows it (as `id`) with two frames drawn.
+async function startRun(id) {
+  await page.click('#start');
+  await page.waitForFunction((id) => document.getElementById('run-title').textContent.startsWith(id), id, { timeout: 20000 });
+  const frames = await bodyCount('frames');
+  await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n + 2, frames, { timeout: 20000 });
+}
 
 try {
   await check('the page loads and describes the model before start', async () => {
@@ -145,10 +152,7 @@ try {
     await page.fill('input[name=encoding]', 'fourier:4');
     await page.fill('input[name=network]', 'mlp:3x32');
     await page.fill('input[name=steps]', '200000');
-    await page.click('#start');
-    await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-2'), null, { timeout: 20000 });
-    const frames = await bodyCount('frames');
-    await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n + 2, frames, { timeout: 20000 });
+    await startRun('run-2');
     const before = await canvasData('surface');
     const box = await page.locator('#surface').boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -182,10 +186,7 @@ try {
     await page.waitForFunction(() => document.getElementById('data').value.startsWith('upload:'), null, { timeout: 10000 });
     await page.fill('input[name=encoding]', 'fourier:8');
     await page.fill('input[name=steps]', '200000');
-    await page.click('#start');
-    await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-3'), null, { timeout: 20000 });
-    const frames = await bodyCount('frames');
-    await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n + 2, frames, { timeout: 20000 });
+    await startRun('run-3');
     const [learned, truth] = [await canvasData('learned'), await canvasData('truth')];
     assert(learned !== truth, 'the learned picture should not be the truth yet');
     assert(await page.isVisible('#truth'), 'the truth is shown beside the learned picture');
@@ -215,6 +216,8 @@ try {
     await page.waitForFunction(() => document.getElementById('run-title').textContent.startsWith('run-3'), null, { timeout: 15000 });
     const again = await page.evaluate(() => location.hash);
     assert(new URLSearchParams(again.slice(1)).get('run') === 'run-3', `run lost on reload: ${again} (was ${hash})`);
+    const zoom = new URLSearchParams(hash.slice(1)).get('window');
+    assert(zoom && new URLSearchParams(again.slice(1)).get('window') === zoom, `zoom window lost on reload: ${again}`);
     assert((await page.inputValue('#data')).startsWith('upload:'), 'the data set was not restored');
     assert(await page.inputValue('input[name=encoding]') === 'fourier:8', 'the encoding was not restored');
   });

@@ -5,10 +5,10 @@ use crate::config::{self, ConfigFlags, RunConfig};
 use crate::render::{self, RenderOptions};
 use crate::run;
 use anyhow::{anyhow, bail, Context, Result};
-use approxlab_data::{DataSpec, Dataset, Kind, NAMED_CURVES};
+use approxlab_data::{DataSpec, Dataset, ImageSpec, Kind, MnistSpec, NAMED_CURVES};
 use approxlab_engine::Model;
 use approxlab_serve::{AppState, Frame, Lab, LiveRun, RunView};
-use approxlab_view::{Colormap, RgbImage};
+use approxlab_view::{Colormap, RgbImage, Window};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -64,6 +64,25 @@ impl CliLab {
         }
     }
 
+    /// Trains on a thread of its own, publishing into `live`, and tells the page and the terminal how it ended.
+    fn train_in_background(
+        &self,
+        live: Arc<LiveRun>,
+        config: RunConfig,
+        data: Arc<dyn Dataset>,
+        mut trainer: approxlab_engine::Trainer,
+        wall_before: f64,
+    ) -> Result<()> {
+        let handle = std::thread::Builder::new().name(format!("train {}", live.id)).spawn(move || {
+            let dir = live.dir.clone();
+            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live));
+            finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);
+            eprintln!("approxlab: {}: {}", live.id, live.progress().message.unwrap_or_default());
+        })?;
+        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        Ok(())
+    }
+
     fn images(&self) -> Vec<String> {
         let Some(dir) = &self.data_dir else { return vec![] };
         let mut names: Vec<String> = std::fs::read_dir(dir.join("images"))
@@ -91,34 +110,32 @@ impl CliLab {
         let text = text.trim();
         let (head, rest) = text.split_once(':').unwrap_or((text, ""));
         let simple = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        match head {
-            "mandelbrot" | "surface" => DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
+        let found = match head {
+            "mandelbrot" | "surface" => return DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
             "curve" if rest.trim_start().starts_with("csv:") => {
                 bail!("data '{text}': CSV files cannot be read from the page; use the CLI")
             }
-            "curve" => DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
+            "curve" => return DataSpec::parse(text).map_err(|e| anyhow!("data: {e}")),
             "upload" if simple(rest) && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
                 let path = self.upload_dir.join(format!("{rest}.png"));
                 if !path.is_file() {
                     bail!("data '{text}': no such upload; upload the image again");
                 }
-                Ok(DataSpec::parse(&format!("image:{}", path.display())).map_err(|e| anyhow!("data: {e}"))?)
+                Some(DataSpec::Image(ImageSpec::new(path)))
             }
             "image" if simple(rest) && self.images().iter().any(|n| n == rest) => {
-                let dir = self.data_dir.as_ref().expect("images come from the data dir");
-                let path = dir.join("images").join(rest);
-                Ok(DataSpec::parse(&format!("image:{}", path.display())).map_err(|e| anyhow!("data: {e}"))?)
+                self.data_dir.as_ref().map(|dir| DataSpec::Image(ImageSpec::new(dir.join("images").join(rest))))
             }
-            "mnist" if rest.is_empty() && self.mnist_dir().is_some() => {
-                let dir = self.mnist_dir().expect("checked");
-                Ok(DataSpec::parse(&format!("mnist:{}", dir.display())).map_err(|e| anyhow!("data: {e}"))?)
-            }
-            _ => bail!(
-                "data '{text}': not available from the page; expected mandelbrot[:smooth|periodic], curve:NAME_OR_EXPR, \
-                 surface:sphere|shell|torus, an uploaded image{}",
+            "mnist" if rest.is_empty() => self.mnist_dir().map(|dir| DataSpec::Mnist(MnistSpec::new(dir))),
+            _ => None,
+        };
+        found.ok_or_else(|| {
+            anyhow!(
+                "data '{text}': not available from the page; expected mandelbrot[:smooth|periodic], \
+                 curve:NAME_OR_EXPR, surface:sphere|shell|torus, an uploaded image{}",
                 if self.data_dir.is_some() { ", image:NAME of --data-dir or mnist" } else { "" }
-            ),
-        }
+            )
+        })
     }
 
     /// The run config of a page request: the CLI's flags, so that the page and the command line agree on every
@@ -256,19 +273,10 @@ impl Lab for CliLab {
             k += 1;
         }
         config.name = Some(name);
-        let data = run::build_dataset(&config)?;
-        let mut trainer = run::build_trainer(&config, data.as_ref())?;
-        let dir = run::create_run_dir(&config)?;
-        approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+        let (data, trainer, dir) = run::prepare(&config)?;
         let live = live_run(id, &dir, request.clone(), &config, data.clone(), &trainer.model)?;
         eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
-        let run = live.clone();
-        let handle = std::thread::Builder::new().name(format!("train {id}")).spawn(move || {
-            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, true, Some(&run));
-            finish_live(&run, outcome, &dir, &config, data.as_ref(), &trainer);
-            eprintln!("approxlab: {}: {}", run.id, run.progress().message.unwrap_or_default());
-        })?;
-        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        self.train_in_background(live.clone(), config, data, trainer, 0.0)?;
         Ok(live)
     }
 
@@ -279,7 +287,7 @@ impl Lab for CliLab {
             None => bail!("steps: missing; give the new total, e.g. {{\"steps\": 5000}}"),
         };
         let dir = previous.dir.clone();
-        let (mut config, data, mut trainer, wall) = run::load_run(&dir)?;
+        let (mut config, data, trainer, wall) = run::load_run(&dir)?;
         if steps <= trainer.step {
             bail!("steps {steps}: the run is already at step {}; give a larger total", trainer.step);
         }
@@ -290,13 +298,7 @@ impl Lab for CliLab {
         let live = live_run(&previous.id, &dir, previous.request.clone(), &config, data.clone(), &trainer.model)?;
         live.restore_history(previous.progress().history);
         eprintln!("approxlab: {} continues from step {} to {steps}", previous.id, trainer.step);
-        let run = live.clone();
-        let handle = std::thread::Builder::new().name(format!("train {}", previous.id)).spawn(move || {
-            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, wall, true, Some(&run));
-            finish_live(&run, outcome, &dir, &config, data.as_ref(), &trainer);
-            eprintln!("approxlab: {}: {}", run.id, run.progress().message.unwrap_or_default());
-        })?;
-        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        self.train_in_background(live.clone(), config, data, trainer, wall)?;
         Ok(live)
     }
 
@@ -325,6 +327,11 @@ pub fn live_run(
     Ok(LiveRun::new(id.to_string(), dir.to_path_buf(), request, description, Box::new(view), &model.params, steps))
 }
 
+/// A run's `summary.json`, or `null` when it has none (a run that stopped before writing one).
+fn read_summary(dir: &Path) -> Value {
+    std::fs::read(dir.join("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null)
+}
+
 /// Tells the page how a run ended, after writing its final pictures.
 pub fn finish_live(
     live: &LiveRun,
@@ -343,10 +350,7 @@ pub fn finish_live(
                     eprintln!("approxlab: {}: final pictures: {e:#}", dir.display());
                 }
             }
-            let summary: Value = std::fs::read(dir.join("summary.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or(Value::Null);
+            let summary = read_summary(dir);
             let mut line = format!("{} after {step} steps", o.status);
             if let Some(p) = summary["eval"]["psnr"].as_f64() {
                 line += &format!(", eval PSNR {p:.2} dB");
@@ -529,12 +533,8 @@ impl RunView for CliView {
         }
     }
 
-    fn render(&self, params: Option<&[f32]>, window: Option<[f64; 4]>, size: (u32, u32)) -> Result<Vec<u8>> {
+    fn render(&self, params: Option<&[f32]>, window: Option<Window>, size: (u32, u32)) -> Result<Vec<u8>> {
         let data = self.data.as_ref();
-        let window = window
-            .map(|[x0, x1, y0, y1]| approxlab_view::Window::new(x0, x1, y0, y1))
-            .transpose()
-            .map_err(|e| anyhow!("window: {e}"))?;
         if let (Some(window), Kind::Image { channels }) = (window, data.kind()) {
             let channels = if channels == 1 { approxlab_view::Channels::Gray } else { approxlab_view::Channels::Rgb };
             return self.with_function(params, |f| {
@@ -600,10 +600,7 @@ fn load_existing_run(dir: &Path, state: &AppState) -> Result<()> {
         })
         .collect();
     live.restore_history(history);
-    let summary: Value = std::fs::read(dir.join("summary.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
+    let summary = read_summary(dir);
     let status = summary["status"].as_str().unwrap_or("stopped").to_string();
     let message = format!(
         "{status} at step {} in an earlier session; resume it with `approxlab resume {}`",

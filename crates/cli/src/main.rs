@@ -310,10 +310,7 @@ fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn 
 
 fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
-    let data = run::build_dataset(&config)?;
-    let mut trainer = run::build_trainer(&config, data.as_ref())?;
-    let dir = run::create_run_dir(&config)?;
-    approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+    let (data, mut trainer, dir) = run::prepare(&config)?;
     if !quiet {
         describe(&config, &trainer, data.as_ref());
         eprintln!("run      {}", dir.display());
@@ -324,10 +321,10 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
     Ok((dir, code))
 }
 
-/// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
 /// What `train_served` does once training has finished (the video, say), before the page waits for Ctrl-C.
 type AfterTraining = dyn Fn(&Path) -> Result<()>;
 
+/// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
 fn train_served(
     config: RunConfig,
     quiet: bool,
@@ -335,10 +332,7 @@ fn train_served(
     after: Option<&AfterTraining>,
 ) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
-    let data = run::build_dataset(&config)?;
-    let mut trainer = run::build_trainer(&config, data.as_ref())?;
-    let dir = run::create_run_dir(&config)?;
-    approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
+    let (data, mut trainer, dir) = run::prepare(&config)?;
     let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None));
     let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
     let request = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);

@@ -78,6 +78,16 @@ pub fn build_trainer(config: &RunConfig, data: &dyn Dataset) -> Result<Trainer> 
     Trainer::new(model, train).map_err(|e| anyhow!("train: {e}"))
 }
 
+/// Everything a new run needs before its first step: the data set, the trainer, and its directory with the
+/// effective `config.toml`.
+pub fn prepare(config: &RunConfig) -> Result<(Arc<dyn Dataset>, Trainer, PathBuf)> {
+    let data = build_dataset(config)?;
+    let trainer = build_trainer(config, data.as_ref())?;
+    let dir = create_run_dir(config)?;
+    checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(config).as_bytes())?;
+    Ok((data, trainer, dir))
+}
+
 /// Predictions on the data set's evaluation set and their metrics.
 pub fn evaluate(model: &Model, data: &dyn Dataset) -> Result<Metrics> {
     let eval = data.eval_set();
@@ -324,6 +334,9 @@ pub fn train_loop(
     let (mut published_step, mut last_live_loss) = (trainer.step, None);
     let wall = |start: &Instant| wall_before + start.elapsed().as_secs_f64();
     let start_step = trainer.step;
+    let samples_per_s = |step: u64, start: &Instant| {
+        (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9)
+    };
     let mut recent_loss: Option<f64> = None;
     let mut status = "finished";
     let mut exit_code = 0;
@@ -361,8 +374,18 @@ pub fn train_loop(
             break;
         }
         if let Some(live) = live {
-            // Time spent paused is no training time: the time budget and wall clock leave it out.
-            start += live.wait_while_paused(&|| INTERRUPTED.load(Ordering::SeqCst));
+            // Time spent paused is no training time: the time budget and wall clock leave it out. A checkpoint
+            // asked for while paused is saved without waiting for the run to go on.
+            loop {
+                start += live.wait_while_paused(&|| INTERRUPTED.load(Ordering::SeqCst));
+                if live.take_save_request() {
+                    save(trainer, wall(&start))?;
+                    live.saved(trainer.step, &ckpt_path);
+                }
+                if !live.is_paused() || live.stop_requested() || INTERRUPTED.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
             if live.stop_requested() {
                 status = "stopped";
                 break;
@@ -405,7 +428,7 @@ pub fn train_loop(
         });
         if step.is_multiple_of(config.output.log_every) {
             let w = wall(&start);
-            let sps = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            let sps = samples_per_s(step, &start);
             log.write(json!({"step": step, "wall_s": w, "loss": stats.loss, "lr": stats.lr, "samples_per_s": sps}))?;
             bar.set_message(format!("loss {:.3e} lr {:.1e} {:.0} samples/s", stats.loss, stats.lr, sps));
             if wants_losses {
@@ -455,15 +478,11 @@ pub fn train_loop(
             checkpoint_due = true;
         }
         if let Some(live) = live {
-            if live.take_save_request() {
-                save(trainer, wall(&start))?;
-                live.saved(step, &ckpt_path);
-            }
             last_live_loss = Some(stats.loss);
             if last_publish.elapsed() >= PUBLISH_PERIOD {
                 last_publish = Instant::now();
                 published_step = step;
-                let samples_per_s = (step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                let samples_per_s = samples_per_s(step, &start);
                 let point = Point { step, wall_s: wall(&start), loss: stats.loss, lr: stats.lr, samples_per_s };
                 live.publish(point, &trainer.model.params);
             }
@@ -477,8 +496,7 @@ pub fn train_loop(
     // The last steps' point, so that the page's loss curve ends where the run did.
     if let (Some(live), Some(loss)) = (live, last_live_loss) {
         if published_step != trainer.step {
-            let samples_per_s =
-                (trainer.step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            let samples_per_s = samples_per_s(trainer.step, &start);
             let point = Point { step: trainer.step, wall_s, loss, lr: trainer.lr(), samples_per_s };
             live.publish(point, &trainer.model.params);
         }
@@ -519,7 +537,7 @@ pub fn train_loop(
         parts: trainer.model.summary(),
         steps: trainer.step,
         wall_s,
-        samples_per_s: (trainer.step - start_step) as f64 * batch as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        samples_per_s: samples_per_s(trainer.step, &start),
         train_loss: recent_loss,
         lr: trainer.lr(),
         eval,

@@ -185,6 +185,15 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     wait_for("run-3 to take steps", 60, || json(&addr, "GET", "/api/runs/run-3", None).1["step"].as_u64() > Some(20));
     let (status, v) = json(&addr, "POST", "/api/runs/run-3/checkpoint", None);
     assert_eq!(status, 200, "{v}");
+    // Paused, it saves too, and stays put.
+    assert_eq!(json(&addr, "POST", "/api/runs/run-3/pause", None).0, 200);
+    let (status, v) = json(&addr, "POST", "/api/runs/run-3/checkpoint", None);
+    assert_eq!(status, 200, "{v}");
+    let at = v["saved"].as_u64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (_, again) = json(&addr, "GET", "/api/runs/run-3", None);
+    assert!(again["paused"] == true && again["step"].as_u64().unwrap() <= at, "{again}");
+    assert_eq!(json(&addr, "POST", "/api/runs/run-3/resume", None).0, 200);
     interrupt(&served.child);
     let status = wait_exit(&mut served.child, 60);
     assert!(status.success(), "{status:?}");

@@ -135,7 +135,6 @@ async function start(e) {
   $('form-error').textContent = '';
   try {
     const summary = await post('/api/runs', formValues());
-    page.window = null;
     addRun(summary);
     focus(summary.id);
   } catch (err) {
@@ -172,7 +171,6 @@ class Run {
     this.status = summary.status;
     this.onPlot = true;
     this.frame = null;
-    this.frames = 0;
     this.card = this.makeCard();
     this.connect();
   }
@@ -271,7 +269,6 @@ class Run {
       this.frame = { ...header, xyz: new Float32Array(buffer.slice(offset)) };
       drawMeshThumb(this.card.querySelector('canvas.thumb'), this.frame);
     }
-    this.frames += 1;
     if (page.focus === this.id) showFrame(this);
   }
 }
@@ -323,7 +320,7 @@ function focus(id) {
   const run = runs.get(id);
   if (!run) return;
   if (page.focus !== id) {
-    if (page.focus !== null && page.focus !== undefined && runs.has(page.focus)) page.window = null;
+    page.window = null;
     page.learned = null; page.truth = null;
   }
   page.focus = id;

@@ -14,6 +14,7 @@
 //! | `POST /api/upload` | an image (PNG or JPEG, body up to [`MAX_UPLOAD_BYTES`]); answers its data name |
 
 use crate::{assets, AppState, LiveRun, MAX_RENDER_SIDE, MAX_UPLOAD_BYTES};
+use approxlab_view::Window;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -133,7 +134,7 @@ fn summary(run: &LiveRun) -> Value {
         "status": p.status,
         "step": p.step,
         "steps": p.steps,
-        "paused": p.paused,
+        "paused": run.is_paused(),
         "message": p.message,
         "loss": p.history.last().map(|pt| pt.loss),
         "samples_per_s": p.history.last().map(|pt| pt.samples_per_s),
@@ -287,15 +288,6 @@ struct RenderQuery {
     size: Option<String>,
 }
 
-fn parse_window(s: &str) -> Result<[f64; 4], ApiError> {
-    let err = || bad_request(format!("window '{s}': expected X0,X1,Y0,Y1 with X0 < X1 and Y0 < Y1"));
-    let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| err())?;
-    match v[..] {
-        [x0, x1, y0, y1] if v.iter().all(|x| x.is_finite()) && x0 < x1 && y0 < y1 => Ok([x0, x1, y0, y1]),
-        _ => Err(err()),
-    }
-}
-
 fn parse_size(s: &str) -> Result<(u32, u32), ApiError> {
     let err = || bad_request(format!("size '{s}': expected WxH, each from 1 to {MAX_RENDER_SIDE}"));
     let (w, h) = s.split_once('x').ok_or_else(err)?;
@@ -322,7 +314,11 @@ async fn render(
         Some("truth") => false,
         Some(other) => return Err(bad_request(format!("what '{other}': expected learned or truth"))),
     };
-    let window = q.window.as_deref().map(parse_window).transpose()?;
+    let window = q
+        .window
+        .as_deref()
+        .map(|w| w.parse::<Window>().map_err(|e| bad_request(format!("window: {e}"))))
+        .transpose()?;
     let size = q.size.as_deref().map(parse_size).transpose()?.unwrap_or((512, 512));
     let _slot =
         state.render_slots.acquire().await.map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;

@@ -87,7 +87,12 @@ pub trait RunView: Send + Sync {
     fn live_frame(&self, params: &[f32]) -> anyhow::Result<Frame>;
     /// A PNG of the learned function (`Some(params)`) or of the ground truth (`None`) over a window of a 2-D
     /// function (`None`: the whole domain), at `size` pixels.
-    fn render(&self, params: Option<&[f32]>, window: Option<[f64; 4]>, size: (u32, u32)) -> anyhow::Result<Vec<u8>>;
+    fn render(
+        &self,
+        params: Option<&[f32]>,
+        window: Option<approxlab_view::Window>,
+        size: (u32, u32),
+    ) -> anyhow::Result<Vec<u8>>;
 }
 
 /// The status and loss curve of a run.
@@ -96,7 +101,6 @@ pub struct Progress {
     pub status: String,
     pub step: u64,
     pub steps: Option<u64>,
-    pub paused: bool,
     /// A line for the user: why a run stopped, where a checkpoint went.
     pub message: Option<String>,
     pub history: Vec<Point>,
@@ -118,9 +122,10 @@ pub struct LiveRun {
     pub description: Value,
     pub view: Box<dyn RunView>,
     stop: AtomicBool,
-    /// Read by the training loop every step without a lock; `paused` with its condvar is for waiting.
-    paused_flag: AtomicBool,
-    paused: Mutex<bool>,
+    /// Read by the training loop every step without a lock; changed under `pause_lock`, so that a loop waiting on
+    /// `pause_changed` never misses a change.
+    paused: AtomicBool,
+    pause_lock: Mutex<()>,
     pause_changed: Condvar,
     save_requested: AtomicBool,
     saves: AtomicU64,
@@ -161,8 +166,8 @@ impl LiveRun {
             description,
             view,
             stop: AtomicBool::new(false),
-            paused_flag: AtomicBool::new(false),
-            paused: Mutex::new(false),
+            paused: AtomicBool::new(false),
+            pause_lock: Mutex::new(()),
             pause_changed: Condvar::new(),
             save_requested: AtomicBool::new(false),
             saves: AtomicU64::new(0),
@@ -202,22 +207,30 @@ impl LiveRun {
         self.progress_version.send_modify(|v| *v += 1);
     }
 
-    /// Blocks while the run is paused (and neither asked to stop nor `interrupted`); returns how long it waited,
-    /// so that a time budget can leave the pause out.
+    /// Blocks while the run is paused and neither asked to stop, nor `interrupted`, nor asked for a checkpoint
+    /// (which a paused run saves too); returns how long it waited, so that a time budget can leave the pause out.
     pub fn wait_while_paused(&self, interrupted: &dyn Fn() -> bool) -> Duration {
-        if !self.paused_flag.load(Ordering::Relaxed) {
+        if !self.is_paused() {
             return Duration::ZERO;
         }
         let start = Instant::now();
-        let mut paused = lock(&self.paused);
-        while *paused && !self.stop_requested() && !interrupted() {
-            paused = self
+        let mut guard = lock(&self.pause_lock);
+        while self.is_paused()
+            && !self.stop_requested()
+            && !interrupted()
+            && !self.save_requested.load(Ordering::Acquire)
+        {
+            guard = self
                 .pause_changed
-                .wait_timeout(paused, Duration::from_millis(200))
+                .wait_timeout(guard, Duration::from_millis(200))
                 .map(|r| r.0)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
         start.elapsed()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
     }
 
     /// Publishes progress and the current weights; the training loop calls it about every [`PUBLISH_PERIOD`].
@@ -268,7 +281,7 @@ impl LiveRun {
             return true;
         }
         // A training run renders its own frames for its viewers; only a run that stands still needs one.
-        let idle = self.paused_flag.load(Ordering::Relaxed) || self.is_finished();
+        let idle = self.is_paused() || self.is_finished();
         idle && self.frame_step.load(Ordering::Relaxed) < lock(&self.snapshot).step
     }
 
@@ -298,11 +311,11 @@ impl LiveRun {
             let mut p = lock(&self.progress);
             p.status = status.to_string();
             p.step = step;
-            p.paused = false;
             if message.is_some() {
                 p.message = message;
             }
         }
+        self.paused.store(false, Ordering::Relaxed);
         self.store_params(step, params, true);
         // The final frame, for viewers now and later.
         self.render_frame(step, params);
@@ -323,22 +336,25 @@ impl LiveRun {
     // ---- Page side ----------------------------------------------------------------------------------------------
 
     pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.pause_changed.notify_all();
+        self.notify_pause_waiter(|| self.stop.store(true, Ordering::Relaxed));
     }
 
     pub fn set_paused(&self, paused: bool) {
-        *lock(&self.paused) = paused;
-        self.paused_flag.store(paused, Ordering::Relaxed);
-        self.pause_changed.notify_all();
-        lock(&self.progress).paused = paused;
+        self.notify_pause_waiter(|| self.paused.store(paused, Ordering::Relaxed));
         self.progress_version.send_modify(|v| *v += 1);
+    }
+
+    /// Changes what a paused training loop waits on, under its lock, and wakes it.
+    fn notify_pause_waiter(&self, change: impl FnOnce()) {
+        let _guard = lock(&self.pause_lock);
+        change();
+        self.pause_changed.notify_all();
     }
 
     /// Asks for a checkpoint at the next step; returns the number of checkpoints saved so far, to wait on.
     pub fn request_save(&self) -> u64 {
         let before = self.saves.load(Ordering::Acquire);
-        self.save_requested.store(true, Ordering::Release);
+        self.notify_pause_waiter(|| self.save_requested.store(true, Ordering::Release));
         before
     }
 
@@ -360,7 +376,7 @@ impl LiveRun {
             "status": p.status,
             "step": p.step,
             "steps": p.steps,
-            "paused": p.paused,
+            "paused": self.is_paused(),
             "message": p.message,
             "last_checkpoint": p.last_checkpoint,
             "points": &p.history[from..],

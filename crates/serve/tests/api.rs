@@ -29,7 +29,12 @@ impl RunView for FakeView {
     fn live_frame(&self, params: &[f32]) -> anyhow::Result<Frame> {
         Ok(Frame::Curve { x0: 0.0, x1: 1.0, values: params.to_vec() })
     }
-    fn render(&self, params: Option<&[f32]>, _window: Option<[f64; 4]>, size: (u32, u32)) -> anyhow::Result<Vec<u8>> {
+    fn render(
+        &self,
+        params: Option<&[f32]>,
+        _window: Option<approxlab_view::Window>,
+        size: (u32, u32),
+    ) -> anyhow::Result<Vec<u8>> {
         // Learned and truth differ in size so that a test can tell which one came back.
         let w = if params.is_some() { size.0 } else { size.0 + 1 };
         Ok(tiny_png(w, size.1))
@@ -46,16 +51,21 @@ fn fake_training(run: Arc<LiveRun>, steps: u64) {
     let mut last = Instant::now();
     let start = Instant::now();
     for step in 1..=steps {
-        run.wait_while_paused(&|| false);
+        loop {
+            run.wait_while_paused(&|| false);
+            if run.take_save_request() {
+                run.saved(step - 1, &run.dir.join("checkpoints/latest.safetensors"));
+            }
+            if !run.is_paused() || run.stop_requested() {
+                break;
+            }
+        }
         if run.stop_requested() {
             run.finish("stopped", step - 1, &params, None);
             return;
         }
         params[0] = step as f32;
         std::thread::sleep(Duration::from_micros(200));
-        if run.take_save_request() {
-            run.saved(step, &run.dir.join("checkpoints/latest.safetensors"));
-        }
         if last.elapsed() >= Duration::from_millis(10) {
             last = Instant::now();
             let wall_s = start.elapsed().as_secs_f64();
@@ -223,9 +233,9 @@ async fn renders_check_their_window_size_and_subject() {
     let (_, body, _) = get(&s, "/api/runs/run-1/render?what=truth&size=30x20").await;
     assert_eq!(image::load_from_memory(&body).unwrap().width(), 31, "truth, not the learned function");
     for (query, needle) in [
-        ("window=1,0,0,1", "window '1,0,0,1'"),
-        ("window=0,1,0", "window '0,1,0'"),
-        ("window=0,1,0,nan", "window"),
+        ("window=1,0,0,1", "window: invalid window 1,0,0,1: need x0 < x1"),
+        ("window=0,1,0", "window: invalid window \"0,1,0\": found 3 numbers, need 4"),
+        ("window=0,1,0,nan", "bounds must be finite"),
         ("size=0x10", "size '0x10'"),
         ("size=5000x10", "size '5000x10'"),
         ("size=big", "size 'big'"),
@@ -311,6 +321,14 @@ async fn pause_resume_checkpoint_and_stop_steer_the_training_loop() {
     let held = run.params().1[0];
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(run.params().1[0], held, "the weights changed while paused");
+    // A paused run saves a checkpoint without going on.
+    let (status, v) = post_json(&s, "/api/runs/run-1/checkpoint", "").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The snapshot lags the loop by less than one publish period: the checkpoint is at or after it.
+    assert!(v["saved"].as_u64().unwrap() as f32 >= held, "{v}");
+    assert_eq!(run.params().1[0], held, "saving resumed the run");
+    let (_, body, _) = get(&s, "/api/runs/run-1").await;
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["paused"], true);
     let (status, _) = post_json(&s, "/api/runs/run-1/resume", "").await;
     assert_eq!(status, StatusCode::OK);
     wait_until("training to go on", || run.params().1[0] > held).await;
@@ -357,28 +375,29 @@ async fn connect(server: &Server, run: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.expect("WebSocket connects").0
 }
 
-/// The next binary frame: its JSON header and payload.
-async fn next_frame(ws: &mut Ws) -> (Value, Vec<u8>) {
-    use tokio_tungstenite::tungstenite::Message;
+/// The next message that `pick` accepts, within 10 s.
+async fn next_message<T>(ws: &mut Ws, pick: impl Fn(tokio_tungstenite::tungstenite::Message) -> Option<T>) -> T {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message").unwrap().unwrap();
-        if let Message::Binary(b) = msg {
-            let len = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
-            let header: Value = serde_json::from_slice(&b[4..4 + len]).unwrap();
-            assert_eq!((4 + len) % 4, 0, "f32 payloads start 4-byte aligned");
-            return (header, b[4 + len..].to_vec());
+        if let Some(v) = pick(msg) {
+            return v;
         }
     }
 }
 
+/// The next binary frame: its JSON header and payload.
+async fn next_frame(ws: &mut Ws) -> (Value, Vec<u8>) {
+    use tokio_tungstenite::tungstenite::Message;
+    let b = next_message(ws, |m| if let Message::Binary(b) = m { Some(b) } else { None }).await;
+    let len = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&b[4..4 + len]).unwrap();
+    assert_eq!((4 + len) % 4, 0, "f32 payloads start 4-byte aligned");
+    (header, b[4 + len..].to_vec())
+}
+
 async fn next_text(ws: &mut Ws) -> Value {
     use tokio_tungstenite::tungstenite::Message;
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message").unwrap().unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
+    next_message(ws, |m| if let Message::Text(t) = m { Some(serde_json::from_str(&t).unwrap()) } else { None }).await
 }
 
 #[test]
