@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Side of the live pictures: sharp enough on the page, cheap enough to render several times a second.
-const LIVE_SIDE: u32 = 320;
+const LIVE_SIDE: u32 = 256;
 /// Points of a live curve.
 const CURVE_POINTS: usize = 400;
 /// Grid of a live surface mesh, per parameter.

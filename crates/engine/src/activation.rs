@@ -346,7 +346,7 @@ pub(crate) fn backward_with_column_sums(
     let parts = SUM_PARTS.min(rows);
     let rows_per_part = rows.div_ceil(parts);
     let chunk = rows_per_part * width;
-    COLUMN_PARTIALS.with_borrow_mut(|partials| {
+    crate::linalg::with_scratch(&COLUMN_PARTIALS, |partials| {
         if partials.len() < SUM_PARTS * width {
             partials.resize(SUM_PARTS * width, 0.0);
         }

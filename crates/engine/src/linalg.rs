@@ -249,6 +249,23 @@ fn split_rows(
     });
 }
 
+/// Runs `f` with this thread's reusable buffer from `key`, taken out of it for the duration. While `f` waits on
+/// Rayon, work stealing may run another task on this thread that wants the same buffer; that task gets an empty one
+/// (and allocates) instead of a second borrow of the cell, which would panic. The larger buffer is kept afterwards.
+pub(crate) fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
+    f: impl FnOnce(&mut Vec<f32>) -> R,
+) -> R {
+    let mut buf = key.take();
+    let result = f(&mut buf);
+    key.with_borrow_mut(|slot| {
+        if slot.capacity() < buf.capacity() {
+            *slot = buf;
+        }
+    });
+    result
+}
+
 thread_local! {
     /// Partial products of depth-split products: grown once to the largest size needed, then reused.
     static PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -276,7 +293,7 @@ fn split_depth(
     let (b_cs, b_rs) = strides(op_b, k, n);
     let (ap, bp) = (SendPtr(a.as_ptr()), SendPtr(b.as_ptr()));
     let mn = m * n;
-    PARTIALS.with_borrow_mut(|partials| {
+    with_scratch(&PARTIALS, |partials| {
         if partials.len() < (parts - 1) * mn {
             partials.resize((parts - 1) * mn, 0.0);
         }
@@ -346,6 +363,23 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn a_scratch_buffer_in_use_is_not_borrowed_twice() {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        with_scratch(&BUF, |outer| {
+            outer.resize(10, 1.0);
+            // What work stealing does: another task on this thread wants the buffer while it is in use.
+            with_scratch(&BUF, |inner| {
+                assert!(inner.is_empty(), "the nested task gets a buffer of its own");
+                inner.resize(100, 2.0);
+            });
+            assert_eq!(outer.len(), 10);
+        });
+        BUF.with_borrow(|b| assert!(b.capacity() >= 100, "the larger buffer is kept for next time"));
     }
 
     #[test]

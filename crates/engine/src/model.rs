@@ -232,7 +232,7 @@ impl Model {
         let chunk = (PREDICT_SCRATCH_FLOATS / per_row).clamp(PREDICT_MIN_CHUNK, PREDICT_CHUNK);
         inputs.par_chunks(chunk * d).zip(out.par_chunks_mut(chunk * o)).for_each(|(x, y)| {
             let rows = x.len() / d;
-            PREDICT_SCRATCH.with_borrow_mut(|scratch| {
+            crate::linalg::with_scratch(&PREDICT_SCRATCH, |scratch| {
                 // Renders call this for every frame: reusing each worker's buffers avoids faulting in fresh pages.
                 if scratch.len() < rows * per_row {
                     scratch.resize(rows * per_row, 0.0);

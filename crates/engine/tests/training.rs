@@ -211,3 +211,35 @@ fn softmax_head_trains_a_classifier_with_cross_entropy() {
     t.model.predict(&[0.5, 0.5, -0.5, -0.5], &mut p).unwrap();
     assert!(p[3] > 0.8 && p[4] > 0.8, "{p:?}");
 }
+
+/// What the live view does: a render (predict from a thread outside the pool) while training steps run and another
+/// render is in flight. Inside a predict chunk, Rayon may hand a waiting worker another chunk; the per-thread
+/// scratch buffers must survive that without a double borrow (a panic, formerly).
+#[test]
+fn predictions_and_steps_can_run_at_once() {
+    let mut trainer = Trainer::new(
+        model("fourier:16", "mlp:2x128", "tanh01", &[(-1.0, 1.0), (-1.0, 1.0)], 1, 5),
+        TrainConfig { batch: 2048, ..Default::default() },
+    )
+    .unwrap();
+    let shape = model("fourier:16", "mlp:2x128", "tanh01", &[(-1.0, 1.0), (-1.0, 1.0)], 1, 5);
+    let points: Vec<f32> = (0..40_000).map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0).collect();
+    let x: Vec<f32> = points[..2048 * 2].to_vec();
+    let y = vec![0.5f32; 2048];
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                let mut out = vec![0.0f32; points.len() / 2];
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    shape.predict(&points, &mut out).unwrap();
+                    assert!(out.iter().all(|v| v.is_finite()));
+                }
+            });
+        }
+        for _ in 0..10 {
+            trainer.step(&x, &y).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}

@@ -24,7 +24,7 @@ const MIN_FRAME_PERIOD: Duration = Duration::from_millis(200);
 
 /// Rendering may take at most this share of the wall time, so that watching costs training a bounded fraction
 /// whatever the model's size.
-const MAX_RENDER_SHARE: f64 = 0.04;
+const MAX_RENDER_SHARE: f64 = 0.03;
 
 /// One point of the loss curve.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
