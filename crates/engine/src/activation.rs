@@ -293,14 +293,15 @@ impl Activation {
         }
     }
 
-    /// Like [`Activation::forward_rows`] with `keep_z`, but leaves the derivative `f'(z + bias)` in `z` instead of the
-    /// pre-activation: the backward pass is then a multiplication by it, and activations whose
+    /// One block of rows on the calling thread: `z += bias; z = f(z)`, or with `keep_derivative`
+    /// `a = f(z + bias); z = f'(z + bias)`: the backward pass is then one multiplication, and activations whose
     /// derivative shares work with their value (GELU) compute it once.
-    pub(crate) fn forward_rows_with_derivative(self, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
-        let chunk = ROWS_PER_TASK * bias.len().max(1);
-        z.par_chunks_mut(chunk)
-            .zip(a.par_chunks_mut(chunk))
-            .for_each(|(zc, ac)| forward_derivative_kernel(self, bias, zc, ac));
+    pub(crate) fn forward_block(self, bias: &[f32], z: &mut [f32], a: &mut [f32], keep_derivative: bool) {
+        if keep_derivative {
+            forward_derivative_kernel(self, bias, z, a);
+        } else {
+            forward_inplace(self, bias, z);
+        }
     }
 
     /// `grad *= f'(z, a)` element-wise: turns the gradient with respect to the output into the one with respect to
@@ -318,57 +319,35 @@ impl Activation {
     }
 }
 
-/// Row blocks whose partial column sums [`backward_with_column_sums`] adds in a fixed order: a constant, so the bias
-/// gradient does not depend on the number of threads.
-const SUM_PARTS: usize = 16;
-
-thread_local! {
-    /// Partial column sums of [`backward_with_column_sums`]: grown once to the widest layer, then reused.
-    static COLUMN_PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Turns `grad` (rows of `width`) into the gradient with respect to the pre-activation, in place, with the saved
-/// state of the layer (`derivative` when the forward pass kept `f'(z)`, else the output `a`), and writes the column
-/// sums of the result (the bias gradient) into `column_sums` in the same pass over memory.
-pub(crate) fn backward_with_column_sums(
+/// One block of rows on the calling thread: `grad *= f'` from the saved state (the derivative itself, or the
+/// output `a`), then adds the rows of the result to `column_sums` (or, without `accumulate`, stores their sum).
+pub(crate) fn backward_block_with_column_sums(
     activation: Activation,
     saved: &[f32],
     saved_is_derivative: bool,
     grad: &mut [f32],
-    width: usize,
     column_sums: &mut [f32],
+    accumulate: bool,
 ) {
-    let rows = grad.len() / width.max(1);
-    if rows == 0 || width == 0 {
-        column_sums.fill(0.0);
+    if saved_is_derivative {
+        mul_kernel(saved, grad);
+    } else if activation != Activation::Identity {
+        backward_kernel(activation, &[], saved, grad);
+    }
+    add_rows(grad, column_sums, accumulate);
+}
+
+/// `sums (+)= sum of the rows of grad`, rows `sums.len()` wide, added in row order.
+pub(crate) fn add_rows(grad: &[f32], sums: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        sums.fill(0.0);
+    }
+    if sums.is_empty() {
         return;
     }
-    let parts = SUM_PARTS.min(rows);
-    let rows_per_part = rows.div_ceil(parts);
-    let chunk = rows_per_part * width;
-    crate::linalg::with_scratch(&COLUMN_PARTIALS, |partials| {
-        if partials.len() < SUM_PARTS * width {
-            partials.resize(SUM_PARTS * width, 0.0);
-        }
-        grad.par_chunks_mut(chunk).zip(saved.par_chunks(chunk)).zip(partials.par_chunks_mut(width)).for_each(
-            |((g, st), sums)| {
-                if saved_is_derivative {
-                    mul_kernel(st, g);
-                } else if activation != Activation::Identity {
-                    backward_kernel(activation, &[], st, g);
-                }
-                sums.fill(0.0);
-                for row in g.chunks_exact(width) {
-                    add_kernel(row, sums);
-                }
-            },
-        );
-        let used = rows.div_ceil(rows_per_part);
-        column_sums.copy_from_slice(&partials[..width]);
-        for p in 1..used {
-            add_kernel(&partials[p * width..(p + 1) * width], column_sums);
-        }
-    });
+    for row in grad.chunks_exact(sums.len()) {
+        add_kernel(row, sums);
+    }
 }
 
 #[cfg(test)]

@@ -249,6 +249,21 @@ fn split_rows(
     });
 }
 
+/// `dst[cols, rows] = src[rows, cols]^T`, in square tiles so that both sides stay in L1 while a tile is copied.
+pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const TILE: usize = 16;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: buffers shorter than {rows}x{cols}");
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
 /// Runs `f` with this thread's reusable buffer from `key`, taken out of it for the duration. While `f` waits on
 /// Rayon, work stealing may run another task on this thread that wants the same buffer; that task gets an empty one
 /// (and allocates) instead of a second borrow of the cell, which would panic. The larger buffer is kept afterwards.
