@@ -180,8 +180,8 @@ impl Network for Mlp {
         let blocks = batch.div_ceil(block);
         // Parts, not blocks, are what run in parallel: each part sums its blocks' parameter gradients in its own
         // buffer, and the buffers are added in part order, so the result depends only on the number of threads.
-        let nested = rayon::current_thread_index().is_some();
-        let parts = if nested { 1 } else { rayon::current_num_threads().clamp(1, blocks.max(1)) };
+        // Inside a Rayon task the batch is one block (see `block_rows`), hence one part.
+        let parts = rayon::current_num_threads().clamp(1, blocks.max(1));
         let part_rows = blocks.div_ceil(parts) * block;
         let parts = batch.div_ceil(part_rows);
         let n = self.n_params();
