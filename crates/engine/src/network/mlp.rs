@@ -1,11 +1,11 @@
 //! `mlp`, `siren` and `linear`: a stack of dense layers with one activation between them.
 
+use super::blocked::{backward_in_parts, block_rows, forward_in_blocks};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
-use crate::linalg::{matmul, transpose, with_scratch, Op};
+use crate::linalg::{matmul, Op};
 use crate::rng::Rng;
-use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
@@ -95,65 +95,37 @@ impl Network for Mlp {
     }
 
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32], workspace: &mut [f32]) {
-        let (d_in, d_out) = (self.input_dims(), self.output_dims());
+        let d_in = self.input_dims();
         let last = self.layers[self.depth()];
         if self.depth() == 0 {
             last.forward_linear(params, input, input.len() / d_in, output);
             Activation::Identity.forward_rows(last.bias(params), output, &mut [], false);
             return;
         }
-        let per_row = self.saved_per_sample();
-        let batch = input.len() / d_in;
         let keep = self.activation.needs_preactivation();
-        let saved = &mut workspace[..batch * per_row];
-        // gemm packs a transposed right-hand side on every call, i.e. once per block; one transposed copy of the
-        // weights per forward pass is cheaper once there are a few blocks.
-        let block = block_rows(batch);
-        let transposed = block < batch;
-        with_scratch(&WEIGHTS_T, |weights_t| {
-            if transposed {
-                let total: usize = self.layers.iter().map(|l| l.inputs * l.outputs).sum();
-                if weights_t.len() < total {
-                    weights_t.resize(total, 0.0);
+        let (per_row, scratch_per_row) = (self.saved_per_sample(), 2 * self.max_width());
+        forward_in_blocks(
+            &self.layers,
+            params,
+            (input, output),
+            workspace,
+            (per_row, scratch_per_row),
+            |weights, x, out, mut saved, _scratch| {
+                let rows = x.len() / d_in;
+                let mut prev: &[f32] = x;
+                for (l, layer) in self.layers[..self.depth()].iter().enumerate() {
+                    let (state, rest) = std::mem::take(&mut saved).split_at_mut(rows * self.hidden_stride());
+                    saved = rest;
+                    let (z, a) = state.split_at_mut(rows * self.width);
+                    weights.product(l, prev, rows, z);
+                    // With `keep`, z keeps f'(z) for the backward pass, which needs nothing else of it.
+                    self.activation.forward_block(layer.bias(params), z, a, keep);
+                    prev = if keep { a } else { z };
                 }
-                let mut rest = &mut weights_t[..];
-                for layer in &self.layers {
-                    let (wt, tail) = std::mem::take(&mut rest).split_at_mut(layer.inputs * layer.outputs);
-                    transpose(layer.weight(params), layer.outputs, layer.inputs, wt);
-                    rest = tail;
-                }
-            }
-            let weights_t = &weights_t[..];
-            let linear = |l: usize, x: &[f32], rows: usize, z: &mut [f32]| {
-                let layer = &self.layers[l];
-                if transposed {
-                    let offset: usize = self.layers[..l].iter().map(|l| l.inputs * l.outputs).sum();
-                    let wt = &weights_t[offset..offset + layer.inputs * layer.outputs];
-                    matmul(rows, layer.outputs, layer.inputs, x, Op::N, wt, Op::N, z, false);
-                } else {
-                    layer.forward_linear(params, x, rows, z);
-                }
-            };
-            input
-                .par_chunks(block * d_in)
-                .zip(output.par_chunks_mut(block * d_out))
-                .zip(saved.par_chunks_mut(block * per_row))
-                .for_each(|((x, out), mut saved)| {
-                    let rows = x.len() / d_in;
-                    let mut prev = x;
-                    for (l, layer) in self.layers[..self.depth()].iter().enumerate() {
-                        let (state, rest) = std::mem::take(&mut saved).split_at_mut(rows * self.hidden_stride());
-                        saved = rest;
-                        let (z, a) = state.split_at_mut(rows * self.width);
-                        linear(l, prev, rows, z);
-                        // With `keep`, z keeps f'(z) for the backward pass, which needs nothing else of it.
-                        self.activation.forward_block(layer.bias(params), z, a, keep);
-                        prev = if keep { a } else { z };
-                    }
-                    linear(self.depth(), prev, rows, out);
-                    Activation::Identity.forward_block(last.bias(params), out, &mut [], false);
-                });
-        });
+                weights.product(self.depth(), prev, rows, out);
+                Activation::Identity.forward_block(last.bias(params), out, &mut [], false);
+            },
+        );
     }
 
     fn backward(
@@ -175,72 +147,22 @@ impl Network for Mlp {
         }
         let per_row = self.saved_per_sample();
         let (saved, rest) = workspace.split_at_mut(batch * per_row);
-        let grad_bufs = &mut rest[..batch * 2 * self.max_width()];
         let block = block_rows(batch);
-        let blocks = batch.div_ceil(block);
-        // Parts, not blocks, are what run in parallel: each part sums its blocks' parameter gradients in its own
-        // buffer, and the buffers are added in part order, so the result depends only on the number of threads.
-        // Inside a Rayon task the batch is one block (see `block_rows`), hence one part.
-        let parts = rayon::current_num_threads().clamp(1, blocks.max(1));
-        let part_rows = blocks.div_ceil(parts) * block;
-        let parts = batch.div_ceil(part_rows);
-        let n = self.n_params();
-        with_scratch(&GRAD_PARTIALS, |partials| {
-            if partials.len() < (parts - 1) * n {
-                partials.resize((parts - 1) * n, 0.0);
-            }
-            let destinations =
-                rayon::iter::once(&mut *grad_params).chain(partials[..(parts - 1) * n].par_chunks_mut(n));
-            let work = destinations
-                .zip(saved.par_chunks(part_rows * per_row))
-                .zip(input.par_chunks(part_rows * d_in))
-                .zip(grad_output.par_chunks(part_rows * d_out))
-                .zip(grad_bufs.par_chunks_mut(part_rows * 2 * self.max_width()));
-            match grad_input {
-                Some(gi) => {
-                    work.zip(gi.par_chunks_mut(part_rows * d_in)).for_each(|(((((dst, st), x), go), bufs), gi)| {
-                        self.backward_part(params, block, x, st, go, bufs, dst, Some(gi))
-                    })
-                }
-                None => work.for_each(|((((dst, st), x), go), bufs)| {
-                    self.backward_part(params, block, x, st, go, bufs, dst, None)
-                }),
-            }
-            let partials = &partials[..(parts - 1) * n];
-            grad_params.par_chunks_mut(SUM_CHUNK).enumerate().for_each(|(i, g)| {
-                for p in 0..parts - 1 {
-                    let src = &partials[p * n + i * SUM_CHUNK..p * n + i * SUM_CHUNK + g.len()];
-                    add_rows(src, g, true);
-                }
-            });
+        let bufs_per_row = 2 * self.max_width();
+        backward_in_parts(batch, block, grad_params, rest, bufs_per_row, grad_input, d_in, |part| {
+            let rows = part.rows.clone();
+            self.backward_part(
+                params,
+                block,
+                &input[rows.start * d_in..rows.end * d_in],
+                &saved[rows.start * per_row..rows.end * per_row],
+                &grad_output[rows.start * d_out..rows.end * d_out],
+                part.scratch,
+                part.grad,
+                part.grad_input,
+            )
         });
     }
-}
-
-/// Rows per block of the fused schedule. A block goes through every layer before the next block starts, so its
-/// activations (256 rows x 256 floats = 256 KiB per layer) are still in the core's L2 cache when the bias and
-/// activation pass reads them after their product, and on the way back when the weight gradient and the activation
-/// backward read the gradient just computed.
-const BLOCK_ROWS: usize = 256;
-/// Parameters per task when the parts' gradients are added together.
-const SUM_CHUNK: usize = 1 << 14;
-
-/// Rows per block for a batch (see [`BLOCK_ROWS`]). Inside a Rayon task (chunked inference) the pool is already
-/// busy with other chunks, so the chunk is one block: no parallel blocks, and no transposed weights, which would be
-/// copied once per chunk. Forward and backward of one batch are called from the same place and so agree on it.
-fn block_rows(batch: usize) -> usize {
-    if rayon::current_thread_index().is_some() {
-        batch.max(1)
-    } else {
-        BLOCK_ROWS
-    }
-}
-
-thread_local! {
-    /// Transposed weights, `[in, out]` per layer, for the forward pass: grown once, then reused.
-    static WEIGHTS_T: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Parameter gradients of the parts after the first: grown once, then reused.
-    static GRAD_PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Mlp {
@@ -324,7 +246,7 @@ impl Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::test_support::check_network;
+    use crate::network::test_support::{check_blocked_matches_one_block, check_network};
 
     #[test]
     fn gradients_match_finite_differences_for_every_activation() {
@@ -351,39 +273,8 @@ mod tests {
 
     #[test]
     fn blocked_schedule_matches_one_block() {
-        // Outside a Rayon task the batch runs as parallel blocks with transposed weights; inside one (as in chunked
-        // inference) as a single block. Both must compute the same function and gradients.
         for act in [Activation::Tanh, Activation::LeakyRelu(0.01)] {
-            let net = Mlp::new(4, 3, 3, 40, act, Init::Default);
-            let batch = 1000;
-            let mut rng = crate::rng::seeded(3);
-            let mut params = vec![0.0; net.n_params()];
-            net.init_params(&mut params, &mut rng);
-            let input: Vec<f32> = (0..batch * 4).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
-            let grad_out: Vec<f32> = (0..batch * 3).map(|i| ((i * 13) % 17) as f32 / 8.0 - 1.0).collect();
-            let run = || {
-                let mut out = vec![0.0; batch * 3];
-                let mut ws = vec![0.0; batch * net.workspace_per_sample()];
-                let mut gp = vec![0.0; net.n_params()];
-                let mut gi = vec![0.0; batch * 4];
-                net.forward(&params, &input, &mut out, &mut ws);
-                net.backward(&params, &input, &grad_out, &mut ws, &mut gp, Some(&mut gi));
-                (out, gp, gi)
-            };
-            let blocked = run();
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-            let single = pool.install(|| {
-                assert_eq!(block_rows(batch), batch);
-                run()
-            });
-            assert_eq!(block_rows(batch), BLOCK_ROWS);
-            for (name, a, b) in
-                [("output", &blocked.0, &single.0), ("params", &blocked.1, &single.1), ("input", &blocked.2, &single.2)]
-            {
-                for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-                    assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{name}[{i}]: blocked {x} vs one block {y}");
-                }
-            }
+            check_blocked_matches_one_block(&Mlp::new(4, 3, 3, 40, act, Init::Default));
         }
     }
 

@@ -8,6 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
+mod blocked;
 pub mod dense;
 pub mod mlp;
 pub mod skip;
@@ -224,6 +225,41 @@ pub(crate) mod test_support {
         let tol = gradcheck::Tolerance { eps: 2e-3, rel: 3e-2, abs: 3e-3 };
         gradcheck::check(&params, &input, n_out, &forward, &backward, true, 400, &tol)
             .unwrap_or_else(|e| panic!("{}: {e}", net.describe()));
+    }
+
+    /// Outside a Rayon task a batch runs as parallel blocks with transposed weights; inside one (as in chunked
+    /// inference) as a single block. Both must compute the same function and gradients.
+    pub fn check_blocked_matches_one_block(net: &dyn Network) {
+        let batch = 1000;
+        let (d_in, d_out) = (net.input_dims(), net.output_dims());
+        let mut params = vec![0.0; net.n_params()];
+        net.init_params(&mut params, &mut seeded(3));
+        let input: Vec<f32> = (0..batch * d_in).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let grad_out: Vec<f32> = (0..batch * d_out).map(|i| ((i * 13) % 17) as f32 / 8.0 - 1.0).collect();
+        let run = || {
+            let mut out = vec![0.0; batch * d_out];
+            let mut ws = vec![0.0; batch * net.workspace_per_sample()];
+            let mut gp = vec![0.0; net.n_params()];
+            let mut gi = vec![0.0; batch * d_in];
+            net.forward(&params, &input, &mut out, &mut ws);
+            net.backward(&params, &input, &grad_out, &mut ws, &mut gp, Some(&mut gi));
+            (out, gp, gi)
+        };
+        let blocked = run();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let single = pool.install(|| {
+            assert_eq!(super::blocked::block_rows(batch), batch);
+            run()
+        });
+        assert_eq!(super::blocked::block_rows(batch), super::blocked::BLOCK_ROWS);
+        for (name, a, b) in
+            [("output", &blocked.0, &single.0), ("params", &blocked.1, &single.1), ("input", &blocked.2, &single.2)]
+        {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                let desc = net.describe();
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{desc} {name}[{i}]: blocked {x} vs one block {y}");
+            }
+        }
     }
 }
 

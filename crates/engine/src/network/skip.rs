@@ -1,11 +1,12 @@
 //! `skip`: the skip-connected MLP of the video's code (SkipConn). The first layer sees the input; every later
 //! layer, and the output layer, sees `[current, previous, input]` (no `previous` yet for the second layer).
 
+use super::blocked::{backward_in_parts, block_rows, forward_in_blocks};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
-use crate::activation::Activation;
+use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
+use crate::linalg::{matmul, Op};
 use crate::rng::Rng;
-use crate::rows::{copy_into_columns, take_columns};
 
 #[derive(Debug)]
 pub struct Skip {
@@ -41,49 +42,48 @@ impl Skip {
         self.width * if self.activation.needs_preactivation() { 2 } else { 1 }
     }
 
-    /// Floats per sample of the concatenated inputs of layers 1..=depth.
-    fn concat_per_sample(&self) -> usize {
-        self.layers[1..].iter().map(|l| l.inputs).sum()
-    }
-
     fn max_concat(&self) -> usize {
         self.layers.iter().map(|l| l.inputs).max().unwrap_or(0)
     }
 }
 
-/// Disjoint views of the workspace for one batch.
-struct Parts<'a> {
-    /// Per hidden layer: `[z | a]` when the activation needs z, else `[a]`.
-    hidden: Vec<&'a mut [f32]>,
-    /// Per layer 1..=depth: its concatenated input.
-    concat: Vec<&'a mut [f32]>,
-    /// Per hidden layer: gradient with respect to its output.
-    grad_hidden: Vec<&'a mut [f32]>,
-    grad_concat: &'a mut [f32],
-    ones: &'a mut [f32],
-}
-
 impl Skip {
-    fn split<'a>(&self, workspace: &'a mut [f32], batch: usize) -> Parts<'a> {
-        let mut rest = workspace;
-        let mut take = |n: usize| {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
-            rest = tail;
-            head
-        };
-        let hidden = (0..self.depth()).map(|_| take(batch * self.hidden_stride())).collect();
-        let concat = self.layers[1..].iter().map(|l| take(batch * l.inputs)).collect();
-        let grad_hidden = (0..self.depth()).map(|_| take(batch * self.width)).collect();
-        let grad_concat = take(batch * self.max_concat());
-        let ones = take(batch);
-        Parts { hidden, concat, grad_hidden, grad_concat, ones }
+    /// Saved floats per sample: every hidden layer's state, laid out block by block (`[block][layer][rows,
+    /// hidden_stride]`) so that a block's state is one contiguous slice.
+    fn saved_per_sample(&self) -> usize {
+        self.depth() * self.hidden_stride()
     }
 
-    fn output_of<'a>(&self, state: &'a [f32], batch: usize) -> &'a [f32] {
+    /// Scratch floats per sample of the backward pass: the gradients with respect to the hidden outputs, a layer's
+    /// concatenated input (rebuilt, not saved) and its gradient.
+    fn scratch_per_sample(&self) -> usize {
+        self.depth() * self.width + 2 * self.max_concat()
+    }
+
+    /// Layer `l`'s output within a block's saved state (`rows` rows).
+    fn hidden<'a>(&self, saved: &'a [f32], l: usize, rows: usize) -> &'a [f32] {
+        let stride = self.hidden_stride();
+        let state = &saved[l * rows * stride..(l + 1) * rows * stride];
         if self.activation.needs_preactivation() {
-            &state[batch * self.width..]
+            &state[rows * self.width..]
         } else {
             state
+        }
+    }
+
+    /// Writes layer `l`'s input `[current, previous, input]` (no `previous` for layer 1) for a block of `rows`
+    /// rows into `dst`. It is rebuilt in the backward pass rather than saved: a copy within L2 costs far less than
+    /// the product that reads it.
+    fn concat(&self, l: usize, x: &[f32], saved: &[f32], rows: usize, dst: &mut [f32]) {
+        let (w, d, width) = (self.width, self.inputs, self.layers[l].inputs);
+        let current = self.hidden(saved, l - 1, rows);
+        let previous = (l >= 2).then(|| self.hidden(saved, l - 2, rows));
+        for (i, row) in dst[..rows * width].chunks_exact_mut(width).enumerate() {
+            row[..w].copy_from_slice(&current[i * w..(i + 1) * w]);
+            if let Some(previous) = previous {
+                row[w..2 * w].copy_from_slice(&previous[i * w..(i + 1) * w]);
+            }
+            row[width - d..].copy_from_slice(&x[i * d..(i + 1) * d]);
         }
     }
 }
@@ -113,35 +113,39 @@ impl Network for Skip {
         self.layers.iter().map(Dense::flops_per_sample).sum::<u64>() + (self.depth() * self.width) as u64
     }
     fn workspace_per_sample(&self) -> usize {
-        self.depth() * (self.hidden_stride() + self.width) + self.concat_per_sample() + self.max_concat() + 1
+        self.saved_per_sample() + self.scratch_per_sample()
     }
 
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32], workspace: &mut [f32]) {
-        let batch = input.len() / self.inputs;
-        let keep_z = self.activation.needs_preactivation();
-        let Parts { mut hidden, mut concat, .. } = self.split(workspace, batch);
-        let w = self.width;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let x: &[f32] = if l == 0 {
-                input
-            } else {
-                let c = &mut *concat[l - 1];
-                copy_into_columns(c, layer.inputs, 0, self.output_of(hidden[l - 1], batch), w);
-                if l >= 2 {
-                    copy_into_columns(c, layer.inputs, w, self.output_of(hidden[l - 2], batch), w);
+        let (d_in, w) = (self.inputs, self.width);
+        let keep = self.activation.needs_preactivation();
+        let stride = self.hidden_stride();
+        // The backward pass's scratch is free during the forward pass: its first floats hold the concatenation.
+        forward_in_blocks(
+            &self.layers,
+            params,
+            (input, output),
+            workspace,
+            (self.saved_per_sample(), self.scratch_per_sample()),
+            |weights, x, out, saved, concat| {
+                let rows = x.len() / d_in;
+                for (l, layer) in self.layers.iter().enumerate() {
+                    if l > 0 {
+                        self.concat(l, x, saved, rows, concat);
+                    }
+                    let layer_input: &[f32] = if l == 0 { x } else { &concat[..rows * layer.inputs] };
+                    if l == self.depth() {
+                        weights.product(l, layer_input, rows, out);
+                        Activation::Identity.forward_block(layer.bias(params), out, &mut [], false);
+                    } else {
+                        let (z, a) = saved[l * rows * stride..(l + 1) * rows * stride].split_at_mut(rows * w);
+                        weights.product(l, layer_input, rows, z);
+                        // With `keep`, z keeps f'(z) for the backward pass and a the output.
+                        self.activation.forward_block(layer.bias(params), z, a, keep);
+                    }
                 }
-                copy_into_columns(c, layer.inputs, layer.inputs - self.inputs, input, self.inputs);
-                concat[l - 1]
-            };
-            if l == self.depth() {
-                layer.forward_linear(params, x, batch, output);
-                Activation::Identity.forward_rows(layer.bias(params), output, &mut [], false);
-            } else {
-                let (z, a) = hidden[l].split_at_mut(batch * w);
-                layer.forward_linear(params, x, batch, z);
-                self.activation.forward_rows(layer.bias(params), z, a, keep_z);
-            }
-        }
+            },
+        );
     }
 
     fn backward(
@@ -151,59 +155,126 @@ impl Network for Skip {
         grad_output: &[f32],
         workspace: &mut [f32],
         grad_params: &mut [f32],
-        mut grad_input: Option<&mut [f32]>,
+        grad_input: Option<&mut [f32]>,
     ) {
-        let batch = input.len() / self.inputs;
-        let w = self.width;
-        let Parts { hidden, concat, mut grad_hidden, grad_concat, ones } = self.split(workspace, batch);
-        ones.fill(1.0);
-        for g in grad_hidden.iter_mut() {
-            g.fill(0.0);
-        }
-        let mut input_grad_written = false;
+        let (d_in, d_out) = (self.inputs, self.output_dims());
+        let batch = input.len() / d_in;
+        let per_row = self.saved_per_sample();
+        let (saved, rest) = workspace.split_at_mut(batch * per_row);
+        let block = block_rows(batch);
+        backward_in_parts(batch, block, grad_params, rest, self.scratch_per_sample(), grad_input, d_in, |part| {
+            let part_rows = part.rows.clone();
+            let mut grad_input = part.grad_input;
+            for r0 in part_rows.clone().step_by(block) {
+                let rows = block.min(part_rows.end - r0);
+                let local = r0 - part_rows.start;
+                self.backward_block(
+                    params,
+                    &input[r0 * d_in..(r0 + rows) * d_in],
+                    &saved[r0 * per_row..(r0 + rows) * per_row],
+                    &grad_output[r0 * d_out..(r0 + rows) * d_out],
+                    &mut part.scratch[..rows * self.scratch_per_sample()],
+                    part.grad,
+                    grad_input.as_deref_mut().map(|gi| &mut gi[local * d_in..(local + rows) * d_in]),
+                    local > 0,
+                );
+            }
+        });
+    }
+}
+
+impl Skip {
+    /// The backward pass over one block on the calling thread: adds (or with `accumulate` false, writes) the
+    /// block's parameter gradient into `grad` and writes its input gradient into `grad_input`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_block(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        saved: &[f32],
+        grad_output: &[f32],
+        scratch: &mut [f32],
+        grad: &mut [f32],
+        mut grad_input: Option<&mut [f32]>,
+        accumulate: bool,
+    ) {
+        let (w, d) = (self.width, self.inputs);
+        let rows = x.len() / d;
+        let keep = self.activation.needs_preactivation();
+        let stride = self.hidden_stride();
+        let (grad_hidden, rest) = scratch.split_at_mut(rows * self.depth() * w);
+        let (concat, grad_concat) = rest.split_at_mut(rows * self.max_concat());
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
-            if l < self.depth() {
-                // Every consumer of this layer's output (layers l+1 and l+2) is done: its gradient is complete.
-                let state = &hidden[l];
-                let (z, a) = if self.activation.needs_preactivation() {
-                    state.split_at(batch * w)
-                } else {
-                    (&[][..], &state[..])
-                };
-                self.activation.backward_inplace(z, a, grad_hidden[l]);
-            }
-            let (below, at_and_above) = grad_hidden.split_at_mut(l.min(self.depth()));
-            let gz: &[f32] = if l == self.depth() { grad_output } else { &*at_and_above[0] };
-            let gc = &mut grad_concat[..batch * layer.inputs];
-            let x: &[f32] = if l == 0 { input } else { concat[l - 1] };
-            if l == 0 && grad_input.is_none() {
-                layer.backward(params, x, gz, batch, Some(ones), grad_params, None);
-                break;
-            }
-            layer.backward(params, x, gz, batch, Some(ones), grad_params, Some(&mut *gc));
+            let (below, at) = grad_hidden.split_at_mut(l.min(self.depth()) * rows * w);
+            let gz: &[f32] = if l == self.depth() {
+                add_rows(grad_output, &mut grad[layer.bias_offset()..layer.bias_offset() + layer.outputs], accumulate);
+                grad_output
+            } else {
+                // Both consumers of this layer's output (layers l+1 and l+2) are done: its gradient is complete.
+                let gz = &mut at[..rows * w];
+                let state = &saved[l * rows * stride..(l + 1) * rows * stride];
+                let state = if keep { &state[..rows * w] } else { state };
+                let bias_grad = &mut grad[layer.bias_offset()..layer.bias_offset() + layer.outputs];
+                backward_block_with_column_sums(self.activation, state, keep, gz, bias_grad, accumulate);
+                gz
+            };
+            let layer_input: &[f32] = if l == 0 {
+                x
+            } else {
+                self.concat(l, x, saved, rows, concat);
+                &concat[..rows * layer.inputs]
+            };
+            let gw = &mut grad[layer.offset..layer.offset + layer.outputs * layer.inputs];
+            matmul(layer.outputs, layer.inputs, rows, gz, Op::T, layer_input, Op::N, gw, accumulate);
+            let weight = layer.weight(params);
             if l == 0 {
                 if let Some(gi) = grad_input.as_deref_mut() {
-                    take_columns(gi, self.inputs, gc, layer.inputs, 0, !input_grad_written);
+                    // Every later layer has written its share of the input gradient already.
+                    matmul(rows, d, layer.outputs, gz, Op::N, weight, Op::N, gi, self.depth() > 0);
                 }
                 break;
             }
-            take_columns(below[l - 1], w, gc, layer.inputs, 0, false);
-            if l >= 2 {
-                take_columns(below[l - 2], w, gc, layer.inputs, w, false);
-            }
-            if let Some(gi) = grad_input.as_deref_mut() {
-                take_columns(gi, self.inputs, gc, layer.inputs, layer.inputs - self.inputs, !input_grad_written);
-                input_grad_written = true;
+            let width = layer.inputs;
+            let gc = &mut grad_concat[..rows * width];
+            matmul(rows, width, layer.outputs, gz, Op::N, weight, Op::N, gc, false);
+            // h_{l-1} is read by layers l and l+1, h_{l-2} by layers l-1 and l: going down, l+1's share of h_{l-1}
+            // and l's share of h_{l-2} come first.
+            let current_first = l == self.depth();
+            let (lower, current) = below.split_at_mut((l - 1) * rows * w);
+            for (i, row) in gc.chunks_exact(width).enumerate() {
+                let dst = &mut current[i * w..(i + 1) * w];
+                if current_first {
+                    dst.copy_from_slice(&row[..w]);
+                } else {
+                    add_into(dst, &row[..w]);
+                }
+                if l >= 2 {
+                    lower[(l - 2) * rows * w + i * w..(l - 2) * rows * w + (i + 1) * w].copy_from_slice(&row[w..2 * w]);
+                }
+                if let Some(gi) = grad_input.as_deref_mut() {
+                    let dst = &mut gi[i * d..(i + 1) * d];
+                    if l == self.depth() {
+                        dst.copy_from_slice(&row[width - d..]);
+                    } else {
+                        add_into(dst, &row[width - d..]);
+                    }
+                }
             }
         }
+    }
+}
+
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (a, b) in dst.iter_mut().zip(src) {
+        *a += b;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::test_support::check_network;
+    use crate::network::test_support::{check_blocked_matches_one_block, check_network};
 
     #[test]
     fn gradients_match_finite_differences() {
@@ -213,6 +284,21 @@ mod tests {
         }
         check_network(&Skip::new(3, 1, 3, 4, Activation::Gelu), 5);
         check_network(&Skip::new(2, 2, 2, 4, Activation::Tanh), 3);
+    }
+
+    #[test]
+    fn gradients_over_several_blocks_and_parts_match_finite_differences() {
+        // 600 rows: blocks of 256, 256 and 88 in parts across the pool's threads; smooth activations only (see the
+        // MLP's test of the same name).
+        check_network(&Skip::new(3, 2, 3, 5, Activation::Tanh), 600);
+        check_network(&Skip::new(2, 1, 2, 4, Activation::Gelu), 600);
+    }
+
+    #[test]
+    fn blocked_schedule_matches_one_block() {
+        for act in [Activation::Tanh, Activation::LeakyRelu(0.01), Activation::Gelu] {
+            check_blocked_matches_one_block(&Skip::new(4, 3, 4, 24, act));
+        }
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! The schedule the dense networks (`mlp`, `siren`, `linear`, `skip`) share: the batch is cut into blocks of
+//! [`BLOCK_ROWS`] rows, and each block goes through every layer before the next block starts, so that a block's
+//! activations are still in the core's L2 cache when the next pass over them comes (bias + activation after a
+//! product, the weight gradient and the activation backward on the way back). Blocks run in parallel.
+//!
+//! The backward gives each thread one run of consecutive blocks (a part) whose parameter gradients it sums in its
+//! own buffer; the buffers are added in part order, so a result depends only on the number of threads.
+
+use super::dense::Dense;
+use crate::activation::add_rows;
+use crate::linalg::{matmul, transpose, with_scratch, Op};
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Rows per block: 256 rows x 256 floats = 256 KiB per layer, which stays in L2 between the passes over it.
+pub(super) const BLOCK_ROWS: usize = 256;
+/// Parameters per task when the parts' gradients are added together.
+const SUM_CHUNK: usize = 1 << 14;
+
+/// Rows per block for a batch (see [`BLOCK_ROWS`]). Inside a Rayon task (chunked inference) the pool is already
+/// busy with other chunks, so the chunk is one block: no parallel blocks, and no transposed weights, which would be
+/// copied once per chunk. Forward and backward of one batch are called from the same place and so agree on it.
+pub(super) fn block_rows(batch: usize) -> usize {
+    if rayon::current_thread_index().is_some() {
+        batch.max(1)
+    } else {
+        BLOCK_ROWS
+    }
+}
+
+thread_local! {
+    /// Transposed weights, `[in, out]` per layer, for the forward pass: grown once, then reused.
+    static WEIGHTS_T: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Parameter gradients of the parts after the first: grown once, then reused.
+    static GRAD_PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The layers' forward products `z = x W^T`. gemm packs a transposed right-hand side on every call, i.e. once per
+/// block; with several blocks, one transposed copy of the weights per forward pass is cheaper.
+pub(super) struct ForwardWeights<'a> {
+    layers: &'a [Dense],
+    params: &'a [f32],
+    /// Every layer's `W^T`, `[in, out]`, in layer order; `None` for a single block.
+    transposed: Option<&'a [f32]>,
+}
+
+impl ForwardWeights<'_> {
+    /// `z[rows, out] = x[rows, in] W_l^T` (no bias: the activation pass adds it).
+    pub(super) fn product(&self, l: usize, x: &[f32], rows: usize, z: &mut [f32]) {
+        let layer = &self.layers[l];
+        match self.transposed {
+            Some(all) => {
+                let offset: usize = self.layers[..l].iter().map(|l| l.inputs * l.outputs).sum();
+                let wt = &all[offset..offset + layer.inputs * layer.outputs];
+                matmul(rows, layer.outputs, layer.inputs, x, Op::N, wt, Op::N, z, false);
+            }
+            None => layer.forward_linear(self.params, x, rows, z),
+        }
+    }
+}
+
+/// Runs `f` with the forward products of `layers` for a batch cut into blocks of `block` rows.
+fn with_forward_weights<R>(
+    layers: &[Dense],
+    params: &[f32],
+    batch: usize,
+    block: usize,
+    f: impl FnOnce(&ForwardWeights) -> R,
+) -> R {
+    if block >= batch {
+        return f(&ForwardWeights { layers, params, transposed: None });
+    }
+    with_scratch(&WEIGHTS_T, |weights_t| {
+        let total: usize = layers.iter().map(|l| l.inputs * l.outputs).sum();
+        if weights_t.len() < total {
+            weights_t.resize(total, 0.0);
+        }
+        let mut rest = &mut weights_t[..];
+        for layer in layers {
+            let (wt, tail) = std::mem::take(&mut rest).split_at_mut(layer.inputs * layer.outputs);
+            transpose(layer.weight(params), layer.outputs, layer.inputs, wt);
+            rest = tail;
+        }
+        f(&ForwardWeights { layers, params, transposed: Some(&weights_t[..total]) })
+    })
+}
+
+/// The forward pass in blocks: runs `block_forward(weights, x, out, saved, scratch)` on every block of `block`
+/// rows in parallel, with the block's rows of `input`, `output` and of the workspace's `saved` and `scratch` parts
+/// (`saved_per_row` and `scratch_per_row` floats a row, neither 0). `layers` go from the input to the output.
+pub(super) fn forward_in_blocks(
+    layers: &[Dense],
+    params: &[f32],
+    (input, output): (&[f32], &mut [f32]),
+    workspace: &mut [f32],
+    (saved_per_row, scratch_per_row): (usize, usize),
+    block_forward: impl Fn(&ForwardWeights, &[f32], &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
+) {
+    let (input_dims, output_dims) = (layers[0].inputs, layers[layers.len() - 1].outputs);
+    let batch = input.len() / input_dims;
+    let (saved, scratch) = workspace.split_at_mut(batch * saved_per_row);
+    let block = block_rows(batch);
+    with_forward_weights(layers, params, batch, block, |weights| {
+        input
+            .par_chunks(block * input_dims)
+            .zip(output.par_chunks_mut(block * output_dims))
+            .zip(saved.par_chunks_mut(block * saved_per_row))
+            .zip(scratch[..batch * scratch_per_row].par_chunks_mut(block * scratch_per_row))
+            .for_each(|(((x, out), saved), scratch)| block_forward(weights, x, out, saved, scratch));
+    });
+}
+
+/// What one part of the backward pass gets: its rows of the batch, its own parameter-gradient buffer (overwrite
+/// it with the sum over its rows), its rows of the scratch buffer and of the input gradient.
+pub(super) struct Part<'a> {
+    pub rows: Range<usize>,
+    pub grad: &'a mut [f32],
+    pub scratch: &'a mut [f32],
+    pub grad_input: Option<&'a mut [f32]>,
+}
+
+/// The backward pass in parts: cuts the batch into one run of consecutive `block`-row blocks per thread, runs
+/// `part` on each in parallel, and adds the parts' parameter gradients into `grad_params` in part order.
+/// `scratch` and `grad_input` are split by rows (`scratch_per_row` and `input_dims` floats a row).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward_in_parts(
+    batch: usize,
+    block: usize,
+    grad_params: &mut [f32],
+    scratch: &mut [f32],
+    scratch_per_row: usize,
+    grad_input: Option<&mut [f32]>,
+    input_dims: usize,
+    part: impl Fn(Part) + Sync + Send,
+) {
+    let blocks = batch.div_ceil(block);
+    // Inside a Rayon task the batch is one block (see `block_rows`), hence one part.
+    let parts = rayon::current_num_threads().clamp(1, blocks.max(1));
+    let part_rows = blocks.div_ceil(parts) * block;
+    let parts = batch.div_ceil(part_rows);
+    let n = grad_params.len();
+    with_scratch(&GRAD_PARTIALS, |partials| {
+        if partials.len() < (parts - 1) * n {
+            partials.resize((parts - 1) * n, 0.0);
+        }
+        let destinations = rayon::iter::once(&mut *grad_params).chain(partials[..(parts - 1) * n].par_chunks_mut(n));
+        let work = destinations.zip(scratch[..batch * scratch_per_row].par_chunks_mut(part_rows * scratch_per_row));
+        let rows = |i: usize| i * part_rows..((i + 1) * part_rows).min(batch);
+        match grad_input {
+            Some(gi) => work.zip(gi.par_chunks_mut(part_rows * input_dims)).enumerate().for_each(
+                |(i, ((grad, scratch), gi))| part(Part { rows: rows(i), grad, scratch, grad_input: Some(gi) }),
+            ),
+            None => work
+                .enumerate()
+                .for_each(|(i, (grad, scratch))| part(Part { rows: rows(i), grad, scratch, grad_input: None })),
+        }
+        let partials = &partials[..(parts - 1) * n];
+        grad_params.par_chunks_mut(SUM_CHUNK).enumerate().for_each(|(i, g)| {
+            for p in 0..parts - 1 {
+                let src = &partials[p * n + i * SUM_CHUNK..p * n + i * SUM_CHUNK + g.len()];
+                add_rows(src, g, true);
+            }
+        });
+    });
+}
