@@ -10,7 +10,6 @@ use super::dense::Dense;
 use crate::activation::add_rows;
 use crate::linalg::{matmul, transpose, with_scratch, Op};
 use rayon::prelude::*;
-use std::ops::Range;
 
 /// Rows per block: 256 rows x 256 floats = 256 KiB per layer, which stays in L2 between the passes over it.
 pub(super) const BLOCK_ROWS: usize = 256;
@@ -110,49 +109,71 @@ pub(super) fn forward_in_blocks(
     });
 }
 
-/// What one part of the backward pass gets: its rows of the batch, its own parameter-gradient buffer (overwrite
-/// it with the sum over its rows), its rows of the scratch buffer and of the input gradient.
-pub(super) struct Part<'a> {
-    pub rows: Range<usize>,
+/// What the backward pass of one block gets: its rows of the input, the saved state and the output gradient, the
+/// parameter-gradient buffer of its part (overwrite it when `accumulate` is false, the part's first block, else
+/// add to it), and its rows of the scratch buffer and of the input gradient.
+pub(super) struct Block<'a> {
+    pub input: &'a [f32],
+    pub saved: &'a [f32],
+    pub grad_output: &'a [f32],
     pub grad: &'a mut [f32],
+    pub accumulate: bool,
     pub scratch: &'a mut [f32],
     pub grad_input: Option<&'a mut [f32]>,
 }
 
-/// The backward pass in parts: cuts the batch into one run of consecutive `block`-row blocks per thread, runs
-/// `part` on each in parallel, and adds the parts' parameter gradients into `grad_params` in part order.
-/// `scratch` and `grad_input` are split by rows (`scratch_per_row` and `input_dims` floats a row).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn backward_in_parts(
-    batch: usize,
-    block: usize,
+/// The backward pass in blocks, after [`forward_in_blocks`] with the same workspace layout: cuts the batch into one
+/// run of consecutive blocks per thread (a part), runs `block_backward` on each part's blocks in order, parts in
+/// parallel, and adds the parts' parameter gradients into `grad_params` in part order.
+pub(super) fn backward_in_blocks(
+    layers: &[Dense],
+    (input, grad_output): (&[f32], &[f32]),
+    workspace: &mut [f32],
+    (saved_per_row, scratch_per_row): (usize, usize),
     grad_params: &mut [f32],
-    scratch: &mut [f32],
-    scratch_per_row: usize,
     grad_input: Option<&mut [f32]>,
-    input_dims: usize,
-    part: impl Fn(Part) + Sync + Send,
+    block_backward: impl Fn(Block) + Sync + Send,
 ) {
+    let (input_dims, output_dims) = (layers[0].inputs, layers[layers.len() - 1].outputs);
+    let batch = input.len() / input_dims;
+    let (saved, scratch) = workspace.split_at_mut(batch * saved_per_row);
+    let block = block_rows(batch);
     let blocks = batch.div_ceil(block);
     // Inside a Rayon task the batch is one block (see `block_rows`), hence one part.
     let parts = rayon::current_num_threads().clamp(1, blocks.max(1));
     let part_rows = blocks.div_ceil(parts) * block;
     let parts = batch.div_ceil(part_rows);
     let n = grad_params.len();
+    let run_part = |i: usize, grad: &mut [f32], scratch: &mut [f32], mut grad_input: Option<&mut [f32]>| {
+        let part = i * part_rows..((i + 1) * part_rows).min(batch);
+        for r0 in part.clone().step_by(block) {
+            let (rows, local) = (block.min(part.end - r0), r0 - part.start);
+            let r1 = r0 + rows;
+            block_backward(Block {
+                input: &input[r0 * input_dims..r1 * input_dims],
+                saved: &saved[r0 * saved_per_row..r1 * saved_per_row],
+                grad_output: &grad_output[r0 * output_dims..r1 * output_dims],
+                grad: &mut *grad,
+                accumulate: local > 0,
+                scratch: &mut scratch[..rows * scratch_per_row],
+                grad_input: grad_input
+                    .as_deref_mut()
+                    .map(|gi| &mut gi[local * input_dims..(local + rows) * input_dims]),
+            });
+        }
+    };
     with_scratch(&GRAD_PARTIALS, |partials| {
         if partials.len() < (parts - 1) * n {
             partials.resize((parts - 1) * n, 0.0);
         }
         let destinations = rayon::iter::once(&mut *grad_params).chain(partials[..(parts - 1) * n].par_chunks_mut(n));
         let work = destinations.zip(scratch[..batch * scratch_per_row].par_chunks_mut(part_rows * scratch_per_row));
-        let rows = |i: usize| i * part_rows..((i + 1) * part_rows).min(batch);
         match grad_input {
-            Some(gi) => work.zip(gi.par_chunks_mut(part_rows * input_dims)).enumerate().for_each(
-                |(i, ((grad, scratch), gi))| part(Part { rows: rows(i), grad, scratch, grad_input: Some(gi) }),
-            ),
-            None => work
+            Some(gi) => work
+                .zip(gi.par_chunks_mut(part_rows * input_dims))
                 .enumerate()
-                .for_each(|(i, (grad, scratch))| part(Part { rows: rows(i), grad, scratch, grad_input: None })),
+                .for_each(|(i, ((grad, scratch), gi))| run_part(i, grad, scratch, Some(gi))),
+            None => work.enumerate().for_each(|(i, (grad, scratch))| run_part(i, grad, scratch, None)),
         }
         let partials = &partials[..(parts - 1) * n];
         grad_params.par_chunks_mut(SUM_CHUNK).enumerate().for_each(|(i, g)| {

@@ -1,6 +1,6 @@
 //! `mlp`, `siren` and `linear`: a stack of dense layers with one activation between them.
 
-use super::blocked::{backward_in_parts, block_rows, forward_in_blocks};
+use super::blocked::{backward_in_blocks, forward_in_blocks, Block};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
@@ -103,6 +103,7 @@ impl Network for Mlp {
             return;
         }
         let keep = self.activation.needs_preactivation();
+        // The scratch part is the backward pass's gradient buffers, which the forward pass does not use.
         let (per_row, scratch_per_row) = (self.saved_per_sample(), 2 * self.max_width());
         forward_in_blocks(
             &self.layers,
@@ -137,30 +138,17 @@ impl Network for Mlp {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     ) {
-        let (d_in, d_out) = (self.input_dims(), self.output_dims());
-        let batch = input.len() / d_in;
         if self.depth() == 0 {
-            let layer = self.layers[0];
+            let (layer, d_out) = (self.layers[0], self.output_dims());
+            let batch = input.len() / self.input_dims();
             layer.backward(params, input, grad_output, batch, None, grad_params, grad_input);
             add_rows(grad_output, &mut grad_params[layer.bias_offset()..layer.bias_offset() + d_out], false);
             return;
         }
-        let per_row = self.saved_per_sample();
-        let (saved, rest) = workspace.split_at_mut(batch * per_row);
-        let block = block_rows(batch);
-        let bufs_per_row = 2 * self.max_width();
-        backward_in_parts(batch, block, grad_params, rest, bufs_per_row, grad_input, d_in, |part| {
-            let rows = part.rows.clone();
-            self.backward_part(
-                params,
-                block,
-                &input[rows.start * d_in..rows.end * d_in],
-                &saved[rows.start * per_row..rows.end * per_row],
-                &grad_output[rows.start * d_out..rows.end * d_out],
-                part.scratch,
-                part.grad,
-                part.grad_input,
-            )
+        // The forward pass's layout: saved states, then the two gradient buffers used in turn.
+        let sizes = (self.saved_per_sample(), 2 * self.max_width());
+        backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
+            self.backward_block(params, b)
         });
     }
 }
@@ -172,73 +160,54 @@ impl Mlp {
         self.depth() * self.hidden_stride()
     }
 
-    /// The backward pass over one part's rows (consecutive blocks of `block` rows, in order) on the calling thread: writes the
-    /// parameter gradient of those rows into `grad` and their input gradient into `grad_input`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_part(
-        &self,
-        params: &[f32],
-        block: usize,
-        input: &[f32],
-        saved: &[f32],
-        grad_output: &[f32],
-        bufs: &mut [f32],
-        grad: &mut [f32],
-        mut grad_input: Option<&mut [f32]>,
-    ) {
-        let (d_in, d_out) = (self.input_dims(), self.output_dims());
-        let (per_row, stride) = (self.saved_per_sample(), self.hidden_stride());
+    /// The backward pass over one block on the calling thread.
+    fn backward_block(&self, params: &[f32], b: Block) {
+        let stride = self.hidden_stride();
         let keep = self.activation.needs_preactivation();
-        let (b0, b1) = bufs.split_at_mut(bufs.len() / 2);
-        let part_rows = input.len() / d_in;
-        for r0 in (0..part_rows).step_by(block) {
-            let rows = block.min(part_rows - r0);
-            let accumulate = r0 > 0;
-            let x0 = &input[r0 * d_in..(r0 + rows) * d_in];
-            let saved = &saved[r0 * per_row..(r0 + rows) * per_row];
-            let mut bufs = [&mut *b0, &mut *b1];
-            // The gradient with respect to layer l's pre-activation: grad_output first, then bufs[turn].
-            let mut turn: Option<usize> = None;
-            for l in (0..self.layers.len()).rev() {
-                let layer = self.layers[l];
-                let [lower, upper] = &mut bufs;
-                let (gz, next): (&[f32], &mut [f32]) = match turn {
-                    None => (&grad_output[r0 * d_out..(r0 + rows) * d_out], &mut **lower),
-                    Some(0) => (&**lower, &mut **upper),
-                    Some(_) => (&**upper, &mut **lower),
-                };
-                let gz = &gz[..rows * layer.outputs];
-                let below = (l > 0).then(|| &saved[(l - 1) * rows * stride..l * rows * stride]);
-                let x = match below {
-                    None => x0,
-                    Some(state) if keep => &state[rows * self.width..],
-                    Some(state) => state,
-                };
-                let (gw, gb) =
-                    grad[layer.offset..layer.offset + layer.n_params()].split_at_mut(layer.outputs * layer.inputs);
-                matmul(layer.outputs, layer.inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
-                let w = layer.weight(params);
-                let Some(state) = below else {
-                    if let Some(gi) = grad_input.as_deref_mut() {
-                        let gi = &mut gi[r0 * d_in..(r0 + rows) * d_in];
-                        matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gi, false);
-                    }
-                    break;
-                };
-                if l == self.depth() {
-                    add_rows(gz, gb, accumulate);
+        let Block { input: x0, saved, grad_output, grad, accumulate, scratch, mut grad_input } = b;
+        let rows = x0.len() / self.input_dims();
+        let (b0, b1) = scratch.split_at_mut(scratch.len() / 2);
+        let mut bufs = [b0, b1];
+        // The gradient with respect to layer l's pre-activation: grad_output first, then bufs[turn].
+        let mut turn: Option<usize> = None;
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let [lower, upper] = &mut bufs;
+            let (gz, next): (&[f32], &mut [f32]) = match turn {
+                None => (grad_output, &mut **lower),
+                Some(0) => (&**lower, &mut **upper),
+                Some(_) => (&**upper, &mut **lower),
+            };
+            let gz = &gz[..rows * layer.outputs];
+            let below = (l > 0).then(|| &saved[(l - 1) * rows * stride..l * rows * stride]);
+            let x = match below {
+                None => x0,
+                Some(state) if keep => &state[rows * self.width..],
+                Some(state) => state,
+            };
+            let (gw, gb) =
+                grad[layer.offset..layer.offset + layer.n_params()].split_at_mut(layer.outputs * layer.inputs);
+            matmul(layer.outputs, layer.inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
+            let w = layer.weight(params);
+            let Some(state) = below else {
+                if let Some(gi) = grad_input.as_deref_mut() {
+                    matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gi, false);
                 }
-                let gx = &mut next[..rows * layer.inputs];
-                matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gx, false);
-                let lower_layer = self.layers[l - 1];
-                let bias_grad = &mut grad[lower_layer.bias_offset()..lower_layer.bias_offset() + lower_layer.outputs];
-                let saved_state = if keep { &state[..rows * self.width] } else { state };
-                backward_block_with_column_sums(self.activation, saved_state, keep, gx, bias_grad, accumulate);
-                turn = Some(match turn {
-                    None | Some(1) => 0,
-                    Some(_) => 1,
-                });
+                break;
+            };
+            if l == self.depth() {
+                add_rows(gz, gb, accumulate);
             }
+            let gx = &mut next[..rows * layer.inputs];
+            matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gx, false);
+            let lower_layer = self.layers[l - 1];
+            let bias_grad = &mut grad[lower_layer.bias_offset()..lower_layer.bias_offset() + lower_layer.outputs];
+            let saved_state = if keep { &state[..rows * self.width] } else { state };
+            backward_block_with_column_sums(self.activation, saved_state, keep, gx, bias_grad, accumulate);
+            turn = Some(match turn {
+                None | Some(1) => 0,
+                Some(_) => 1,
+            });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `skip`: the skip-connected MLP of the video's code (SkipConn). The first layer sees the input; every later
 //! layer, and the output layer, sees `[current, previous, input]` (no `previous` yet for the second layer).
 
-use super::blocked::{backward_in_parts, block_rows, forward_in_blocks};
+use super::blocked::{backward_in_blocks, forward_in_blocks, Block};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
@@ -157,47 +157,17 @@ impl Network for Skip {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     ) {
-        let (d_in, d_out) = (self.inputs, self.output_dims());
-        let batch = input.len() / d_in;
-        let per_row = self.saved_per_sample();
-        let (saved, rest) = workspace.split_at_mut(batch * per_row);
-        let block = block_rows(batch);
-        backward_in_parts(batch, block, grad_params, rest, self.scratch_per_sample(), grad_input, d_in, |part| {
-            let part_rows = part.rows.clone();
-            let mut grad_input = part.grad_input;
-            for r0 in part_rows.clone().step_by(block) {
-                let rows = block.min(part_rows.end - r0);
-                let local = r0 - part_rows.start;
-                self.backward_block(
-                    params,
-                    &input[r0 * d_in..(r0 + rows) * d_in],
-                    &saved[r0 * per_row..(r0 + rows) * per_row],
-                    &grad_output[r0 * d_out..(r0 + rows) * d_out],
-                    &mut part.scratch[..rows * self.scratch_per_sample()],
-                    part.grad,
-                    grad_input.as_deref_mut().map(|gi| &mut gi[local * d_in..(local + rows) * d_in]),
-                    local > 0,
-                );
-            }
+        let sizes = (self.saved_per_sample(), self.scratch_per_sample());
+        backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
+            self.backward_block(params, b)
         });
     }
 }
 
 impl Skip {
-    /// The backward pass over one block on the calling thread: adds (or with `accumulate` false, writes) the
-    /// block's parameter gradient into `grad` and writes its input gradient into `grad_input`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_block(
-        &self,
-        params: &[f32],
-        x: &[f32],
-        saved: &[f32],
-        grad_output: &[f32],
-        scratch: &mut [f32],
-        grad: &mut [f32],
-        mut grad_input: Option<&mut [f32]>,
-        accumulate: bool,
-    ) {
+    /// The backward pass over one block on the calling thread.
+    fn backward_block(&self, params: &[f32], b: Block) {
+        let Block { input: x, saved, grad_output, grad, accumulate, scratch, mut grad_input } = b;
         let (w, d) = (self.width, self.inputs);
         let rows = x.len() / d;
         let keep = self.activation.needs_preactivation();
@@ -230,8 +200,8 @@ impl Skip {
             let weight = layer.weight(params);
             if l == 0 {
                 if let Some(gi) = grad_input.as_deref_mut() {
-                    // Every later layer has written its share of the input gradient already.
-                    matmul(rows, d, layer.outputs, gz, Op::N, weight, Op::N, gi, self.depth() > 0);
+                    // Every later layer (there is at least one) has written its share of the input gradient.
+                    matmul(rows, d, layer.outputs, gz, Op::N, weight, Op::N, gi, true);
                 }
                 break;
             }
@@ -247,7 +217,7 @@ impl Skip {
                 if current_first {
                     dst.copy_from_slice(&row[..w]);
                 } else {
-                    add_into(dst, &row[..w]);
+                    add_rows(&row[..w], dst, true);
                 }
                 if l >= 2 {
                     lower[(l - 2) * rows * w + i * w..(l - 2) * rows * w + (i + 1) * w].copy_from_slice(&row[w..2 * w]);
@@ -257,17 +227,11 @@ impl Skip {
                     if l == self.depth() {
                         dst.copy_from_slice(&row[width - d..]);
                     } else {
-                        add_into(dst, &row[width - d..]);
+                        add_rows(&row[width - d..], dst, true);
                     }
                 }
             }
         }
-    }
-}
-
-fn add_into(dst: &mut [f32], src: &[f32]) {
-    for (a, b) in dst.iter_mut().zip(src) {
-        *a += b;
     }
 }
 
