@@ -372,10 +372,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({"impl": "approxlab", "workload": "sgemm", "gflops": peak,
                 "clean_windows": peak_t.clean, "windows": peak_t.windows, "median_of": median_of(&peak_t),
-                "threads": threads})
+                "threads": threads, "gemm": approxlab_engine::openblas::provider().describe()})
         );
     } else {
         println!("approxlab bench, {threads} threads, {:.1} s per workload", args.seconds);
+        println!("matrix products: {}", approxlab_engine::openblas::provider().describe());
         println!(
             "sgemm 8192x256 @ 256x256: {peak:.1} GFLOP/s, {}/{} clean windows{}",
             peak_t.clean,

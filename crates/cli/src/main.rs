@@ -171,6 +171,10 @@ fn main() -> ExitCode {
         eprintln!("approxlab: internal error: {info}. Please report this.");
     }));
     let cli = Cli::parse();
+    if let Err(e) = approxlab_engine::openblas::check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

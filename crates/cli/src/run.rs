@@ -159,6 +159,8 @@ struct Summary<'a> {
     steps: u64,
     wall_s: f64,
     samples_per_s: f64,
+    /// The kernels the matrix products ran on (`samples_per_s` depends on them).
+    gemm: String,
     train_loss: Option<f64>,
     lr: f32,
     eval: Metrics,
@@ -538,6 +540,7 @@ pub fn train_loop(
         steps: trainer.step,
         wall_s,
         samples_per_s: samples_per_s(trainer.step, &start),
+        gemm: approxlab_engine::openblas::provider().describe(),
         train_loss: recent_loss,
         lr: trainer.lr(),
         eval,

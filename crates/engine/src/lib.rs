@@ -5,6 +5,7 @@ pub mod encoding;
 pub mod error;
 pub mod gradcheck;
 pub mod linalg;
+pub mod openblas;
 pub mod rng;
 
 pub use error::{EngineError, Result};

@@ -3,6 +3,7 @@
 //! All buffers are row-major `[rows, cols]` f32 slices. Model code calls [`matmul`], which forwards to the active
 //! [`Backend`]; a GPU backend would implement the same trait.
 
+use crate::openblas::{self, Provider};
 use gemm::Parallelism;
 
 /// Whether an operand is used as stored or transposed.
@@ -31,7 +32,8 @@ pub trait Backend: Send + Sync {
     );
 }
 
-/// The CPU backend: the `gemm` crate (AVX-512 kernels when the CPU has them, chosen at run time) on Rayon's pool.
+/// The CPU backend: the `gemm` crate (AVX-512 kernels when the CPU has them, chosen at run time), or OpenBLAS where
+/// it is faster and installed (see [`crate::openblas`]), on Rayon's pool.
 ///
 /// Parallel products are cut into a fixed number of single-threaded gemm calls per thread (by rows, or by depth
 /// with partial results added in a fixed order), so a result depends only on the number of threads.
@@ -160,6 +162,11 @@ unsafe fn gemm_strided(
     ldc: usize,
     accumulate: bool,
 ) {
+    if let Provider::OpenBlas(blas) = openblas::provider() {
+        if blas.sgemm((m, n, k), (a, a_cs, a_rs), (b, b_cs, b_rs), c, ldc, accumulate) {
+            return;
+        }
+    }
     gemm::gemm(
         m,
         n,
@@ -417,6 +424,61 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn openblas_matches_naive_for_every_layout_and_edge() {
+        let blas = match openblas::OpenBlas::load() {
+            Ok(blas) => blas,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                return;
+            }
+        };
+        // Single rows, columns and depths have strides that BLAS does not accept as given.
+        for (m, n, k) in [(37, 29, 53), (1, 29, 53), (37, 1, 53), (37, 29, 1), (1, 1, 1), (300, 260, 258)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    let want = naive(m, n, k, &a, op_a, &b, op_b);
+                    let (a_cs, a_rs) = strides(op_a, m, k);
+                    let (b_cs, b_rs) = strides(op_b, k, n);
+                    // Rows of c 3 floats apart beyond n, the padding left alone; NaN where c is overwritten.
+                    let ldc = n + 3;
+                    for accumulate in [false, true] {
+                        let mut c = vec![if accumulate { 1.0 } else { f32::NAN }; m * ldc];
+                        // SAFETY: the operands are laid out as their strides say; c has m rows of ldc floats.
+                        let done = unsafe {
+                            blas.sgemm(
+                                (m, n, k),
+                                (a.as_ptr(), a_cs, a_rs),
+                                (b.as_ptr(), b_cs, b_rs),
+                                c.as_mut_ptr(),
+                                ldc,
+                                accumulate,
+                            )
+                        };
+                        assert!(done, "{m}x{n}x{k} {op_a:?}{op_b:?}: every row-major layout has a BLAS equivalent");
+                        for i in 0..m {
+                            for j in 0..n {
+                                let (x, y) = (c[i * ldc + j], want[i * n + j] + if accumulate { 1.0 } else { 0.0 });
+                                let tol = 1e-4 * (1.0 + y.abs()) * (k as f32).sqrt();
+                                assert!(
+                                    (x - y).abs() < tol,
+                                    "{m}x{n}x{k} {op_a:?}{op_b:?} acc {accumulate}: {x} vs {y}"
+                                );
+                            }
+                            let pad = &c[i * ldc + n..(i + 1) * ldc];
+                            assert!(pad.iter().all(|v| v.is_nan() || *v == 1.0), "padding of row {i} untouched");
+                        }
+                    }
+                }
+            }
+        }
+        // A layout with no unit stride is handed back to the caller.
+        let (a, b, mut c) = (vec![1.0f32; 64], vec![1.0f32; 64], vec![0.0f32; 16]);
+        assert!(!unsafe { blas.sgemm((4, 4, 4), (a.as_ptr(), 2, 8), (b.as_ptr(), 1, 4), c.as_mut_ptr(), 4, false) });
     }
 
     #[test]
