@@ -106,7 +106,12 @@ fn check_run(dir: &Path, steps: u64, psnr: bool) -> Value {
 /// Runs a command that must fail on bad input: exit code 2, one stderr line `error: ...` naming `needle`, and no
 /// panic or backtrace.
 fn expect_error(args: &[&str], needle: &str) -> String {
-    let output = approxlab().args(args).output().unwrap();
+    expect_error_with_env(args, &[], needle)
+}
+
+/// [`expect_error`] with environment variables set for the command.
+fn expect_error_with_env(args: &[&str], env: &[(&str, &str)], needle: &str) -> String {
+    let output = approxlab().args(args).envs(env.iter().copied()).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{args:?}: expected exit code 2, stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
@@ -649,6 +654,15 @@ fn truth_draws_known_mandelbrot_values() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // bad input: exit code 2, one line
+
+#[test]
+fn a_bad_kernel_choice_is_a_one_line_error_naming_the_variable() {
+    let e = expect_error_with_env(&["bench", "--seconds", "0"], &[("APPROXLAB_GEMM", "mkl")], "APPROXLAB_GEMM");
+    assert!(e.contains("'mkl'") && e.contains("auto, gemm or openblas"), "{e}");
+    let missing = [("APPROXLAB_GEMM", "openblas"), ("APPROXLAB_OPENBLAS", "/nonexistent/libopenblas.so")];
+    let e = expect_error_with_env(&["bench", "--seconds", "0"], &missing, "APPROXLAB_GEMM=openblas");
+    assert!(e.contains("/nonexistent/libopenblas.so") && e.contains("APPROXLAB_GEMM=gemm"), "{e}");
+}
 
 #[test]
 fn error_missing_image_file() {

@@ -121,9 +121,9 @@ impl OpenBlas {
             return false;
         };
         let ldc = if m == 1 { ldc.max(n) } else { ldc };
-        let ints: Option<Vec<c_int>> =
-            [m, n, k, lda, ldb, ldc].iter().map(|&v| c_int::try_from(v.max(1)).ok()).collect();
-        let Some(&[m, n, k, lda, ldb, ldc]) = ints.as_deref() else {
+        let int = |v: usize| c_int::try_from(v.max(1));
+        let (Ok(m), Ok(n), Ok(k), Ok(lda), Ok(ldb), Ok(ldc)) = (int(m), int(n), int(k), int(lda), int(ldb), int(ldc))
+        else {
             return false;
         };
         let beta = if accumulate { 1.0 } else { 0.0 };
@@ -140,10 +140,10 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// One line for logs and benchmarks, e.g. "gemm 0.19 (AVX2 + FMA)" or "OpenBLAS 0.3.21 ... (libopenblas.so.0)".
+    /// One line for logs and benchmarks, e.g. "gemm crate (AVX2 + FMA)" or "OpenBLAS 0.3.21 ... (libopenblas.so.0)".
     pub fn describe(&self) -> String {
         match self {
-            Provider::Gemm => format!("gemm 0.19 ({})", simd_level()),
+            Provider::Gemm => format!("gemm crate ({})", simd_level()),
             Provider::OpenBlas(blas) => format!("{} ({})", blas.config, blas.path),
         }
     }
@@ -162,8 +162,8 @@ fn simd_level() -> &'static str {
     "portable"
 }
 
-/// Whether OpenBLAS is the better default here: x86-64 with AVX2 but without AVX-512, where `gemm`'s AVX-512 kernels
-/// (which measured faster than the step needs) are not available.
+/// Whether OpenBLAS is the better default here: x86-64 with AVX2 but without AVX-512. With AVX-512, `gemm`'s own
+/// AVX-512 kernels run (1.9-2.8x PyTorch in earlier measurements), so gemm stays.
 fn openblas_preferred() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -194,22 +194,19 @@ pub fn choose(setting: Option<&str>) -> Result<Provider, String> {
 
 static PROVIDER: OnceLock<Result<Provider, String>> = OnceLock::new();
 
-/// The process's provider, chosen once from the environment. On a bad `APPROXLAB_GEMM` the products use gemm and
-/// [`check`] reports the error.
+/// The process's choice, made once from the environment.
+fn chosen() -> &'static Result<Provider, String> {
+    PROVIDER.get_or_init(|| choose(std::env::var("APPROXLAB_GEMM").ok().as_deref()))
+}
+
+/// The process's provider. On a bad `APPROXLAB_GEMM` the products use gemm and [`check`] reports the error.
 pub fn provider() -> &'static Provider {
-    match PROVIDER.get_or_init(|| choose(std::env::var("APPROXLAB_GEMM").ok().as_deref())) {
-        Ok(p) => p,
-        Err(_) => &Provider::Gemm,
-    }
+    chosen().as_ref().unwrap_or(&Provider::Gemm)
 }
 
 /// The provider's description, or why `APPROXLAB_GEMM` could not be honoured (for the CLI to report at start-up).
 pub fn check() -> Result<String, String> {
-    provider();
-    match PROVIDER.get().expect("initialised by provider()") {
-        Ok(p) => Ok(p.describe()),
-        Err(e) => Err(e.clone()),
-    }
+    chosen().as_ref().map(Provider::describe).map_err(Clone::clone)
 }
 
 #[cfg(test)]
@@ -225,13 +222,11 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_library_without_blas_symbols_is_refused_with_its_name() {
         // libc is on every Linux machine and has no cblas_sgemm.
-        #[cfg(target_os = "linux")]
-        {
-            let library = unsafe { Library::new("libc.so.6") }.expect("libc loads");
-            let e = OpenBlas::from_library(library, "libc.so.6").err().expect("refused");
-            assert!(e.contains("libc.so.6") && e.contains("cblas_sgemm"), "{e}");
-        }
+        let library = unsafe { Library::new("libc.so.6") }.expect("libc loads");
+        let e = OpenBlas::from_library(library, "libc.so.6").err().expect("refused");
+        assert!(e.contains("libc.so.6") && e.contains("cblas_sgemm"), "{e}");
     }
 }
