@@ -167,6 +167,13 @@ impl ViewArgs {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of our output goes away (`approxlab ... | head`):
+    // Rust ignores SIGPIPE, which turns that into a failed print and a panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::panic::set_hook(Box::new(|info| {
         eprintln!("approxlab: internal error: {info}. Please report this.");
     }));

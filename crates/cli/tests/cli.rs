@@ -656,6 +656,23 @@ fn truth_draws_known_mandelbrot_values() {
 // bad input: exit code 2, one line
 
 #[test]
+#[cfg(unix)]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_approxlab"))
+        .args(["train", "--data", "mandelbrot", "--print-config"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the program gets to print (`approxlab ... | head` with head already gone).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn a_bad_kernel_choice_is_a_one_line_error_naming_the_variable() {
     let e = expect_error_with_env(&["bench", "--seconds", "0"], &[("APPROXLAB_GEMM", "mkl")], "APPROXLAB_GEMM");
     assert!(e.contains("'mkl'") && e.contains("auto, gemm or openblas"), "{e}");
