@@ -11,6 +11,7 @@ use approxlab_engine::encoding::EncodingConfig;
 use approxlab_engine::head::Head;
 use approxlab_engine::linalg::{self, Op};
 use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::{Model, ModelConfig, TrainConfig, Trainer};
 use rand::{Rng as _, SeedableRng as _};
 use std::time::{Duration, Instant};
@@ -30,6 +31,9 @@ pub struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Precision of the products: auto (bf16 where the CPU has bf16 dot products and oneDNN is installed), f32, bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: String,
 }
 
 /// Length of one timing window.
@@ -253,13 +257,18 @@ struct Report {
     fraction_of_peak: f64,
 }
 
-fn bench_training(w: &Workload, seconds: f64, sgemm: &mut Sgemm) -> anyhow::Result<(Report, Model)> {
+fn bench_training(
+    w: &Workload,
+    seconds: f64,
+    precision: PrecisionSetting,
+    sgemm: &mut Sgemm,
+) -> anyhow::Result<(Report, Model)> {
     let model = build_model(w)?;
     let flops = step_flops(&dense_layers(&model), w.batch, model.encoding().n_params() > 0);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(42);
     let x: Vec<f32> = (0..w.batch * w.inputs).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
     let y: Vec<f32> = (0..w.batch * w.outputs).map(|_| rng.gen_range(0.0f32..1.0)).collect();
-    let mut trainer = Trainer::new(model, TrainConfig { lr: 1e-3, batch: w.batch, ..Default::default() })?;
+    let mut trainer = Trainer::new(model, TrainConfig { lr: 1e-3, batch: w.batch, precision, ..Default::default() })?;
     for _ in 0..WARMUP_STEPS {
         trainer.step(&x, &y).with_context(|| format!("{}: warm-up step", w.name))?;
     }
@@ -361,6 +370,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .build_global()
             .context("bench: could not build the thread pool")?;
     }
+    let precision: PrecisionSetting = args.precision.parse().map_err(|e| anyhow::anyhow!("bench: --precision: {e}"))?;
+    let resolved = precision.resolve();
+    if let Some(notice) = &resolved.notice {
+        eprintln!("notice: {notice}");
+    }
     let threads = rayon::current_num_threads();
     let side = args.seconds.clamp(1.0, 5.0);
     let dirty = |t: &Timing| if t.clean == 0 { " (no clean window: median of all)" } else { "" };
@@ -372,11 +386,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({"impl": "approxlab", "workload": "sgemm", "gflops": peak,
                 "clean_windows": peak_t.clean, "windows": peak_t.windows, "median_of": median_of(&peak_t),
-                "threads": threads, "gemm": approxlab_engine::openblas::provider().describe()})
+                "threads": threads, "gemm": approxlab_engine::openblas::provider().describe(),
+                "precision": resolved.precision.to_string(), "products": resolved.describe})
         );
     } else {
         println!("approxlab bench, {threads} threads, {:.1} s per workload", args.seconds);
         println!("matrix products: {}", approxlab_engine::openblas::provider().describe());
+        println!("precision: {}", resolved.describe);
         println!(
             "sgemm 8192x256 @ 256x256: {peak:.1} GFLOP/s, {}/{} clean windows{}",
             peak_t.clean,
@@ -388,14 +404,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let mut w1_model = None;
     for w in selected {
-        let (r, model) = bench_training(w, args.seconds, &mut sgemm)?;
+        let (r, model) = bench_training(w, args.seconds, precision, &mut sgemm)?;
         let pct = 100.0 * r.fraction_of_peak;
         if args.json {
             println!(
                 "{}",
                 serde_json::json!({"impl": "approxlab", "workload": r.workload, "steps_per_s": r.steps_per_s,
                     "gflops": r.gflops, "peak_gflops": r.peak_gflops, "pct_peak": pct, "clean_windows": r.timing.clean,
-                    "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": threads})
+                    "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": threads,
+                    "precision": resolved.precision.to_string()})
             );
         } else {
             println!(
@@ -418,7 +435,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"impl": "approxlab", "workload": "W1-infer", "points_per_s": pps,
-                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(&t), "threads": threads})
+                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(&t), "threads": threads,
+                    "precision": resolved.precision.to_string()})
             );
         } else {
             println!();

@@ -5,7 +5,9 @@ pub mod encoding;
 pub mod error;
 pub mod gradcheck;
 pub mod linalg;
+pub mod onednn;
 pub mod openblas;
+pub mod precision;
 pub mod rng;
 
 pub use error::{EngineError, Result};

@@ -274,9 +274,9 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 /// Runs `f` with this thread's reusable buffer from `key`, taken out of it for the duration. While `f` waits on
 /// Rayon, work stealing may run another task on this thread that wants the same buffer; that task gets an empty one
 /// (and allocates) instead of a second borrow of the cell, which would panic. The larger buffer is kept afterwards.
-pub(crate) fn with_scratch<R>(
-    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
-    f: impl FnOnce(&mut Vec<f32>) -> R,
+pub(crate) fn with_scratch<T, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>,
+    f: impl FnOnce(&mut Vec<T>) -> R,
 ) -> R {
     let mut buf = key.take();
     let result = f(&mut buf);

@@ -124,6 +124,13 @@ impl Model {
     pub fn input_dims(&self) -> usize {
         self.domain.len()
     }
+    /// Runs the network's dense products, in training and in [`Model::predict`], in `precision`.
+    pub fn set_precision(&mut self, precision: crate::precision::Precision) {
+        self.network.set_precision(precision);
+    }
+    pub fn precision(&self) -> crate::precision::Precision {
+        self.network.precision()
+    }
     pub fn output_dims(&self) -> usize {
         self.network.output_dims()
     }

@@ -4,6 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::optimizer::{clip_grad_norm, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup};
+use crate::precision::{PrecisionSetting, Resolved};
 use crate::rng::{self, Rng};
 use crate::schedule::Schedule;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ pub struct TrainConfig {
     /// samples per entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding_lr_scale: Option<f32>,
+    /// Precision of the dense layers' matrix products: `auto` (bf16 where the CPU has bf16 dot products and oneDNN
+    /// is installed), `f32` or `bf16`. Weights, optimizer state, encodings, head and loss are f32 either way.
+    #[serde(default)]
+    pub precision: PrecisionSetting,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +52,7 @@ impl Default for TrainConfig {
             schedule: Schedule::default(),
             clip_grad_norm: None,
             encoding_lr_scale: None,
+            precision: PrecisionSetting::default(),
         }
     }
 }
@@ -107,6 +113,7 @@ pub struct Trainer {
     groups: Vec<ParamGroup>,
     grads: Vec<f32>,
     buffers: Buffers,
+    precision: Resolved,
 }
 
 impl Trainer {
@@ -123,6 +130,9 @@ impl Trainer {
         let n = model.n_params();
         let optimizer = Optimizer::new(config.optimizer, n);
         let rng = rng::derived(model.seed, "data");
+        let precision = config.precision.resolve();
+        let mut model = model;
+        model.set_precision(precision.precision);
         let mut t = Trainer {
             model,
             config,
@@ -132,6 +142,7 @@ impl Trainer {
             groups,
             grads: vec![0.0; n],
             buffers: Buffers::default(),
+            precision,
         };
         t.resize(t.config.batch);
         Ok(t)
@@ -149,6 +160,11 @@ impl Trainer {
         if m.encoding.n_params() > 0 {
             b.grad_encoded.resize(batch * m.encoded_dims(), 0.0);
         }
+    }
+
+    /// The precision the products run in, why, and a notice when bf16 was asked for and is not available.
+    pub fn precision(&self) -> &Resolved {
+        &self.precision
     }
 
     pub fn lr(&self) -> f32 {

@@ -22,6 +22,7 @@ use approxlab_engine::head::Head;
 use approxlab_engine::loss::Loss;
 use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::optimizer::OptimizerConfig;
+use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::schedule::Schedule;
 use approxlab_engine::{Model, ModelConfig, TrainConfig, Trainer};
 use safetensors::tensor::Dtype;
@@ -195,6 +196,8 @@ impl Fixture {
             optimizer,
             schedule: Schedule::Constant,
             clip_grad_norm,
+            // The fixtures are float64 PyTorch: they check the f32 products (bf16 is checked on its own).
+            precision: PrecisionSetting::F32,
             ..Default::default()
         }
     }

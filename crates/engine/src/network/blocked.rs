@@ -9,6 +9,7 @@
 use super::dense::Dense;
 use crate::activation::add_rows;
 use crate::linalg::{matmul, transpose, with_scratch, Op};
+use crate::precision::{convert, matmul_bf16, worth_bf16, Operand, Precision};
 use rayon::prelude::*;
 
 /// Rows per block: 256 rows x 256 floats = 256 KiB per layer, which stays in L2 between the passes over it.
@@ -30,23 +31,34 @@ pub(super) fn block_rows(batch: usize) -> usize {
 thread_local! {
     /// Transposed weights, `[in, out]` per layer, for the forward pass: grown once, then reused.
     static WEIGHTS_T: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The weights rounded to bf16, `[out, in]` per layer, for a pass in bf16: grown once, then reused.
+    static WEIGHTS_BF16: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A block's output gradient rounded to bf16 for its layer's two backward products: grown once, then reused.
+    static GRAD_BF16: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Parameter gradients of the parts after the first: grown once, then reused.
     static GRAD_PARTIALS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The layers' forward products `z = x W^T`. gemm packs a transposed right-hand side on every call, i.e. once per
-/// block; with several blocks, one transposed copy of the weights per forward pass is cheaper.
+/// block; with several blocks, one transposed copy of the weights per forward pass is cheaper. In bf16 the weights
+/// are rounded once per pass instead, and oneDNN takes them transposed as they are.
 pub(super) struct ForwardWeights<'a> {
     layers: &'a [Dense],
     params: &'a [f32],
     /// Every layer's `W^T`, `[in, out]`, in layer order; `None` for a single block.
     transposed: Option<&'a [f32]>,
+    /// Every layer's `W` rounded to bf16, `[out, in]`, in layer order; `None` in f32.
+    bf16: Option<Bf16Weights<'a>>,
 }
 
 impl ForwardWeights<'_> {
     /// `z[rows, out] = x[rows, in] W_l^T` (no bias: the activation pass adds it).
     pub(super) fn product(&self, l: usize, x: &[f32], rows: usize, z: &mut [f32]) {
         let layer = &self.layers[l];
+        if let Some(w16) = self.bf16.as_ref().and_then(|w| w.layer(l, rows)) {
+            matmul_bf16(rows, layer.outputs, layer.inputs, Operand::F32(x), Op::N, Operand::Bf16(w16), Op::T, z, false);
+            return;
+        }
         match self.transposed {
             Some(all) => {
                 let offset: usize = self.layers[..l].iter().map(|l| l.inputs * l.outputs).sum();
@@ -58,16 +70,100 @@ impl ForwardWeights<'_> {
     }
 }
 
+/// Every layer's weights `[out, in]` rounded to bf16, in layer order.
+#[derive(Clone, Copy)]
+pub(super) struct Bf16Weights<'a> {
+    layers: &'a [Dense],
+    all: &'a [u16],
+}
+
+impl<'a> Bf16Weights<'a> {
+    /// Layer `l`'s rounded weights when its products with `rows` rows are worth running in bf16.
+    pub(super) fn layer(&self, l: usize, rows: usize) -> Option<&'a [u16]> {
+        let layer = &self.layers[l];
+        if !worth_bf16(rows, layer.outputs, layer.inputs) {
+            return None;
+        }
+        let offset: usize = self.layers[..l].iter().map(|l| l.inputs * l.outputs).sum();
+        Some(&self.all[offset..offset + layer.inputs * layer.outputs])
+    }
+}
+
+/// Runs `f` with the layers' weights rounded to bf16 in `precision` bf16 (`None` in f32), made once on the calling
+/// thread into a buffer reused between passes.
+pub(super) fn with_bf16_weights<R>(
+    layers: &[Dense],
+    params: &[f32],
+    precision: Precision,
+    f: impl FnOnce(Option<Bf16Weights>) -> R,
+) -> R {
+    if precision != Precision::Bf16 {
+        return f(None);
+    }
+    with_scratch(&WEIGHTS_BF16, |all| {
+        let total: usize = layers.iter().map(|l| l.inputs * l.outputs).sum();
+        if all.len() < total {
+            all.resize(total, 0);
+        }
+        let mut rest = &mut all[..];
+        for layer in layers {
+            let (w16, tail) = std::mem::take(&mut rest).split_at_mut(layer.inputs * layer.outputs);
+            convert(layer.weight(params), w16);
+            rest = tail;
+        }
+        f(Some(Bf16Weights { layers, all: &all[..total] }))
+    })
+}
+
+/// A layer's products in the backward pass of one block: `gw (+)= gz^T x` (adding when `accumulate`) and, when
+/// asked, `gx (+)= gz W` (adding when its flag says so). With `weights` (a pass in bf16) and a layer worth it, `gz` is
+/// rounded to bf16 once for both products.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn layer_backward(
+    layer: &Dense,
+    l: usize,
+    params: &[f32],
+    weights: Option<Bf16Weights>,
+    (gz, x, rows): (&[f32], &[f32], usize),
+    (gw, accumulate): (&mut [f32], bool),
+    gx: Option<(&mut [f32], bool)>,
+) {
+    let (outputs, inputs) = (layer.outputs, layer.inputs);
+    let Some(w16) = weights.and_then(|w| w.layer(l, rows)) else {
+        matmul(outputs, inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
+        if let Some((gx, add)) = gx {
+            matmul(rows, inputs, outputs, gz, Op::N, layer.weight(params), Op::N, gx, add);
+        }
+        return;
+    };
+    with_scratch(&GRAD_BF16, |g16| {
+        if g16.len() < rows * outputs {
+            g16.resize(rows * outputs, 0);
+        }
+        let g16 = &mut g16[..rows * outputs];
+        convert(&gz[..rows * outputs], g16);
+        matmul_bf16(outputs, inputs, rows, Operand::Bf16(g16), Op::T, Operand::F32(x), Op::N, gw, accumulate);
+        if let Some((gx, add)) = gx {
+            matmul_bf16(rows, inputs, outputs, Operand::Bf16(g16), Op::N, Operand::Bf16(w16), Op::N, gx, add);
+        }
+    });
+}
+
 /// Runs `f` with the forward products of `layers` for a batch cut into blocks of `block` rows.
 fn with_forward_weights<R>(
     layers: &[Dense],
     params: &[f32],
-    batch: usize,
-    block: usize,
+    (batch, block): (usize, usize),
+    precision: Precision,
     f: impl FnOnce(&ForwardWeights) -> R,
 ) -> R {
+    if precision == Precision::Bf16 {
+        return with_bf16_weights(layers, params, precision, |bf16| {
+            f(&ForwardWeights { layers, params, transposed: None, bf16 })
+        });
+    }
     if block >= batch {
-        return f(&ForwardWeights { layers, params, transposed: None });
+        return f(&ForwardWeights { layers, params, transposed: None, bf16: None });
     }
     with_scratch(&WEIGHTS_T, |weights_t| {
         let total: usize = layers.iter().map(|l| l.inputs * l.outputs).sum();
@@ -80,7 +176,7 @@ fn with_forward_weights<R>(
             transpose(layer.weight(params), layer.outputs, layer.inputs, wt);
             rest = tail;
         }
-        f(&ForwardWeights { layers, params, transposed: Some(&weights_t[..total]) })
+        f(&ForwardWeights { layers, params, transposed: Some(&weights_t[..total]), bf16: None })
     })
 }
 
@@ -93,13 +189,14 @@ pub(super) fn forward_in_blocks(
     (input, output): (&[f32], &mut [f32]),
     workspace: &mut [f32],
     (saved_per_row, scratch_per_row): (usize, usize),
+    precision: Precision,
     block_forward: impl Fn(&ForwardWeights, &[f32], &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
 ) {
     let (input_dims, output_dims) = (layers[0].inputs, layers[layers.len() - 1].outputs);
     let batch = input.len() / input_dims;
     let (saved, scratch) = workspace.split_at_mut(batch * saved_per_row);
     let block = block_rows(batch);
-    with_forward_weights(layers, params, batch, block, |weights| {
+    with_forward_weights(layers, params, (batch, block), precision, |weights| {
         input
             .par_chunks(block * input_dims)
             .zip(output.par_chunks_mut(block * output_dims))

@@ -1,10 +1,10 @@
 //! `mlp`, `siren` and `linear`: a stack of dense layers with one activation between them.
 
-use super::blocked::{backward_in_blocks, forward_in_blocks, Block};
+use super::blocked::{backward_in_blocks, forward_in_blocks, layer_backward, with_bf16_weights, Bf16Weights, Block};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
-use crate::linalg::{matmul, Op};
+use crate::precision::Precision;
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +21,7 @@ pub struct Mlp {
     activation: Activation,
     init: Init,
     width: usize,
+    precision: Precision,
 }
 
 impl Mlp {
@@ -36,7 +37,7 @@ impl Mlp {
             layers.push(layer);
             fan_in = fan_out;
         }
-        Mlp { layers, activation, init, width }
+        Mlp { layers, activation, init, width, precision: Precision::F32 }
     }
 
     fn depth(&self) -> usize {
@@ -64,6 +65,12 @@ impl Network for Mlp {
     }
     fn input_dims(&self) -> usize {
         self.layers[0].inputs
+    }
+    fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+    fn precision(&self) -> Precision {
+        self.precision
     }
     fn output_dims(&self) -> usize {
         self.layers.last().map(|l| l.outputs).unwrap_or(0)
@@ -111,6 +118,7 @@ impl Network for Mlp {
             (input, output),
             workspace,
             (per_row, scratch_per_row),
+            self.precision,
             |weights, x, out, mut saved, _scratch| {
                 let rows = x.len() / d_in;
                 let mut prev: &[f32] = x;
@@ -147,8 +155,10 @@ impl Network for Mlp {
         }
         // The forward pass's layout: saved states, then the two gradient buffers used in turn.
         let sizes = (self.saved_per_sample(), 2 * self.max_width());
-        backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
-            self.backward_block(params, b)
+        with_bf16_weights(&self.layers, params, self.precision, |w16| {
+            backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
+                self.backward_block(params, w16, b)
+            })
         });
     }
 }
@@ -161,7 +171,7 @@ impl Mlp {
     }
 
     /// The backward pass over one block on the calling thread.
-    fn backward_block(&self, params: &[f32], b: Block) {
+    fn backward_block(&self, params: &[f32], w16: Option<Bf16Weights>, b: Block) {
         let stride = self.hidden_stride();
         let keep = self.activation.needs_preactivation();
         let Block { input: x0, saved, grad_output, grad, accumulate, scratch, mut grad_input } = b;
@@ -187,19 +197,17 @@ impl Mlp {
             };
             let (gw, gb) =
                 grad[layer.offset..layer.offset + layer.n_params()].split_at_mut(layer.outputs * layer.inputs);
-            matmul(layer.outputs, layer.inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
-            let w = layer.weight(params);
+            let products = (gz, x, rows);
             let Some(state) = below else {
-                if let Some(gi) = grad_input.as_deref_mut() {
-                    matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gi, false);
-                }
+                let gi = grad_input.as_deref_mut().map(|gi| (gi, false));
+                layer_backward(&layer, l, params, w16, products, (gw, accumulate), gi);
                 break;
             };
             if l == self.depth() {
                 add_rows(gz, gb, accumulate);
             }
             let gx = &mut next[..rows * layer.inputs];
-            matmul(rows, layer.inputs, layer.outputs, gz, Op::N, w, Op::N, gx, false);
+            layer_backward(&layer, l, params, w16, products, (gw, accumulate), Some((&mut *gx, false)));
             let lower_layer = self.layers[l - 1];
             let bias_grad = &mut grad[lower_layer.bias_offset()..lower_layer.bias_offset() + lower_layer.outputs];
             let saved_state = if keep { &state[..rows * self.width] } else { state };

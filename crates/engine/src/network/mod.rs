@@ -24,6 +24,12 @@ pub struct ParamTensor {
 pub trait Network: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     fn input_dims(&self) -> usize;
+    /// Runs the dense products in `precision` from now on (bf16 where the network supports it).
+    fn set_precision(&mut self, _precision: crate::precision::Precision) {}
+    /// The precision the dense products run in.
+    fn precision(&self) -> crate::precision::Precision {
+        crate::precision::Precision::F32
+    }
     fn output_dims(&self) -> usize;
     fn n_params(&self) -> usize;
     fn param_tensors(&self) -> Vec<ParamTensor>;

@@ -1,11 +1,11 @@
 //! `skip`: the skip-connected MLP of the video's code (SkipConn). The first layer sees the input; every later
 //! layer, and the output layer, sees `[current, previous, input]` (no `previous` yet for the second layer).
 
-use super::blocked::{backward_in_blocks, forward_in_blocks, Block};
+use super::blocked::{backward_in_blocks, forward_in_blocks, layer_backward, with_bf16_weights, Bf16Weights, Block};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
-use crate::linalg::{matmul, Op};
+use crate::precision::Precision;
 use crate::rng::Rng;
 
 #[derive(Debug)]
@@ -15,6 +15,7 @@ pub struct Skip {
     activation: Activation,
     width: usize,
     inputs: usize,
+    precision: Precision,
 }
 
 impl Skip {
@@ -31,7 +32,7 @@ impl Skip {
             offset += layer.n_params();
             layers.push(layer);
         }
-        Skip { layers, activation, width, inputs }
+        Skip { layers, activation, width, inputs, precision: Precision::F32 }
     }
 
     fn depth(&self) -> usize {
@@ -92,6 +93,12 @@ impl Network for Skip {
     fn describe(&self) -> String {
         format!("skip {}x{} {}", self.depth(), self.width, self.activation)
     }
+    fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+    fn precision(&self) -> Precision {
+        self.precision
+    }
     fn input_dims(&self) -> usize {
         self.inputs
     }
@@ -127,6 +134,7 @@ impl Network for Skip {
             (input, output),
             workspace,
             (self.saved_per_sample(), self.scratch_per_sample()),
+            self.precision,
             |weights, x, out, saved, concat| {
                 let rows = x.len() / d_in;
                 for (l, layer) in self.layers.iter().enumerate() {
@@ -158,15 +166,17 @@ impl Network for Skip {
         grad_input: Option<&mut [f32]>,
     ) {
         let sizes = (self.saved_per_sample(), self.scratch_per_sample());
-        backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
-            self.backward_block(params, b)
+        with_bf16_weights(&self.layers, params, self.precision, |w16| {
+            backward_in_blocks(&self.layers, (input, grad_output), workspace, sizes, grad_params, grad_input, |b| {
+                self.backward_block(params, w16, b)
+            })
         });
     }
 }
 
 impl Skip {
     /// The backward pass over one block on the calling thread.
-    fn backward_block(&self, params: &[f32], b: Block) {
+    fn backward_block(&self, params: &[f32], w16: Option<Bf16Weights>, b: Block) {
         let Block { input: x, saved, grad_output, grad, accumulate, scratch, mut grad_input } = b;
         let (w, d) = (self.width, self.inputs);
         let rows = x.len() / d;
@@ -196,18 +206,16 @@ impl Skip {
                 &concat[..rows * layer.inputs]
             };
             let gw = &mut grad[layer.offset..layer.offset + layer.outputs * layer.inputs];
-            matmul(layer.outputs, layer.inputs, rows, gz, Op::T, layer_input, Op::N, gw, accumulate);
-            let weight = layer.weight(params);
+            let products = (gz, layer_input, rows);
             if l == 0 {
-                if let Some(gi) = grad_input.as_deref_mut() {
-                    // Every later layer (there is at least one) has written its share of the input gradient.
-                    matmul(rows, d, layer.outputs, gz, Op::N, weight, Op::N, gi, true);
-                }
+                // Every later layer (there is at least one) has written its share of the input gradient.
+                let gi = grad_input.as_deref_mut().map(|gi| (gi, true));
+                layer_backward(&layer, l, params, w16, products, (gw, accumulate), gi);
                 break;
             }
             let width = layer.inputs;
             let gc = &mut grad_concat[..rows * width];
-            matmul(rows, width, layer.outputs, gz, Op::N, weight, Op::N, gc, false);
+            layer_backward(&layer, l, params, w16, products, (gw, accumulate), Some((&mut *gc, false)));
             // h_{l-1} is read by layers l and l+1, h_{l-2} by layers l-1 and l: going down, l+1's share of h_{l-1}
             // and l's share of h_{l-2} come first.
             let current_first = l == self.depth();
