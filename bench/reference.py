@@ -4,7 +4,9 @@
 Two subcommands:
 
   bench     time the benchmark workloads (W1, W2, W3, W1-infer, sgemm) in
-            PyTorch eager f32 on the CPU and print one JSON object per line.
+            PyTorch eager on the CPU, f32 or (--precision bf16) under
+            torch.autocast('cpu', dtype=torch.bfloat16), and print one JSON
+            object per line.
   fixtures  write the float64 reference fixtures that the Rust tests in
             crates/engine/tests read (NAME.safetensors + NAME.json), or with
             --check re-read them and verify them (autograd against finite
@@ -17,6 +19,7 @@ documented in bench/README.md; the Rust side implements the same ones.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -341,6 +344,25 @@ def summarize(windows: list[Window]) -> dict:
                 w.other_cpu / w.wall for w in windows), 4)}
 
 
+def autocast(precision: str):
+    """The context a PyTorch user adds for mixed precision on the CPU: bf16
+    autocast (matmuls/linear in bf16, f32 weights, losses and reductions kept
+    in f32 by autocast's own op lists), or nothing for f32."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def precision_fields(precision: str) -> dict:
+    row = {"precision": precision}
+    if precision == "bf16":
+        try:  # private API: whether oneDNN has native bf16 kernels on this CPU
+            row["mkldnn_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except Exception:  # noqa: BLE001
+            pass
+    return row
+
+
 def bench_train(workload: str, args) -> dict:
     cfg, batch = bench_config(workload)
     torch.manual_seed(0)
@@ -355,8 +377,9 @@ def bench_train(workload: str, args) -> dict:
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = compute_loss(model(raw), target, head, loss_cfg)
-        loss.backward()
+        with autocast(args.precision):
+            loss = compute_loss(model(raw), target, head, loss_cfg)
+            loss.backward()
         opt.step()
 
     for _ in range(args.warmup):
@@ -377,7 +400,7 @@ def bench_infer(args) -> dict:
     raw = torch.rand(batch, cfg["input_dims"]) * 2 - 1
 
     def step():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args.precision):
             apply_head(model(raw), cfg["head"])
 
     for _ in range(args.warmup):
@@ -417,10 +440,13 @@ def cmd_bench(args) -> int:
     for name in names:
         if name == "sgemm":
             row = bench_sgemm(args)
+            row["precision"] = "f32"  # always f32, whatever --precision says
         elif name == "W1-infer":
             row = bench_infer(args)
         else:
             row = bench_train(name, args)
+        if name != "sgemm":
+            row.update(precision_fields(args.precision))
         row["torch"] = torch.__version__
         row["threads"] = args.threads
         if row["clean_windows"] == 0:
@@ -710,11 +736,15 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
 
-    b = sub.add_parser("bench", help="time the workloads in PyTorch eager f32")
+    b = sub.add_parser("bench", help="time the workloads in PyTorch eager (f32 or bf16 autocast)")
     b.add_argument("--workload", default="all", choices=BENCH_WORKLOADS + ["all"])
     b.add_argument("--seconds", type=float, default=20.0,
                    help="measured seconds per workload (after warm-up)")
     b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--precision", default="f32", choices=["f32", "bf16"],
+                   help="bf16: the training step's forward, loss and backward (and W1-infer's "
+                        "forward) run under torch.autocast('cpu', dtype=torch.bfloat16); the "
+                        "optimizer step stays outside; sgemm is always f32")
     b.add_argument("--window", type=float, default=0.5,
                    help="target length of one timing window in seconds (>= one step)")
     b.add_argument("--warmup", type=int, default=3, help="warm-up steps before timing")

@@ -8,6 +8,7 @@ use approxlab_engine::head::Head;
 use approxlab_engine::loss::Loss;
 use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::optimizer::OptimizerConfig;
+use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::schedule::Schedule;
 use approxlab_engine::{ModelConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -244,6 +245,10 @@ pub struct ConfigFlags {
     /// Learning-rate multiplier of trainable encodings (hash grids)
     #[arg(long, value_name = "SCALE")]
     pub encoding_lr_scale: Option<f32>,
+    /// Precision of the dense products: auto (bf16 where the CPU has bf16 dot products and oneDNN is installed) |
+    /// f32 | bf16
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Budget in optimizer steps
     #[arg(long)]
     pub steps: Option<u64>,
@@ -395,6 +400,10 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
     }
     if let Some(s) = &flags.schedule {
         put("train.schedule", to_value(&Schedule::parse(s).map_err(|e| anyhow!("--schedule: {e}"))?))?;
+    }
+    if let Some(p) = &flags.precision {
+        let setting: PrecisionSetting = p.parse().map_err(|e| anyhow!("--precision: {e}"))?;
+        put("train.precision", to_value(&setting))?;
     }
     let floats = [
         ("train.lr", flags.lr),

@@ -11,6 +11,7 @@ mod sampler;
 
 use anyhow::{anyhow, Context, Result};
 use approxlab_data::DataSpec;
+use approxlab_engine::precision::PrecisionSetting;
 use approxlab_view::{write_png_atomic, Colormap, Window};
 use clap::{Parser, Subcommand};
 use config::{ConfigFlags, RunConfig};
@@ -73,6 +74,9 @@ enum Command {
         /// New wall-clock budget for this session, e.g. 60s
         #[arg(long, value_name = "DURATION")]
         time: Option<String>,
+        /// Continue in another precision: auto | f32 | bf16 (checkpoints are f32 either way)
+        #[arg(long)]
+        precision: Option<String>,
         #[arg(long, short)]
         quiet: bool,
     },
@@ -257,7 +261,7 @@ fn dispatch(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Resume { run, steps, time, quiet } => resume(&run, steps, time, quiet),
+        Command::Resume { run, steps, time, precision, quiet } => resume(&run, steps, time, precision, quiet),
         Command::Eval { run } => eval(&run),
         Command::Render { run, view } => {
             let opts = view.options()?;
@@ -317,6 +321,7 @@ fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn 
         config.train.batch,
         config.train.lr
     );
+    eprintln!("products {}", trainer.precision().describe);
 }
 
 fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
@@ -418,9 +423,20 @@ fn finish(
     Ok(outcome.exit_code)
 }
 
-fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, quiet: bool) -> Result<u8> {
+fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, precision: Option<String>, quiet: bool) -> Result<u8> {
+    let precision = match precision {
+        Some(p) => Some(p.parse::<PrecisionSetting>().map_err(|e| anyhow!("--precision: {e}"))?),
+        None => None,
+    };
     let (mut config, data, mut trainer, wall) = run::load_run(dir)?;
-    if steps.is_some() || time.is_some() {
+    if let Some(p) = precision {
+        config.train.precision = p;
+        trainer.set_precision(p);
+        if let Some(notice) = &trainer.precision().notice {
+            eprintln!("notice: {notice}");
+        }
+    }
+    if steps.is_some() || time.is_some() || precision.is_some() {
         config.budget.steps = steps.or(config.budget.steps);
         if time.is_some() {
             config.budget.time = time;
@@ -431,6 +447,7 @@ fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, quiet: bool) -> 
     run::init_threads(config.threads)?;
     if !quiet {
         eprintln!("resuming {} at step {}", dir.display(), trainer.step);
+        eprintln!("products {}", trainer.precision().describe);
     }
     run::install_ctrlc();
     let outcome = run::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet, None)?;

@@ -75,7 +75,11 @@ pub fn build_trainer(config: &RunConfig, data: &dyn Dataset) -> Result<Trainer> 
     let steps = config.budget.step_limit(data.len(), config.train.batch)?;
     let mut train = config.train.clone();
     train.schedule = train.schedule.with_default_total(steps);
-    Trainer::new(model, train).map_err(|e| anyhow!("train: {e}"))
+    let trainer = Trainer::new(model, train).map_err(|e| anyhow!("train: {e}"))?;
+    if let Some(notice) = &trainer.precision().notice {
+        eprintln!("notice: {notice}");
+    }
+    Ok(trainer)
 }
 
 /// Everything a new run needs before its first step: the data set, the trainer, and its directory with the
@@ -161,6 +165,9 @@ struct Summary<'a> {
     samples_per_s: f64,
     /// The kernels the matrix products ran on (`samples_per_s` depends on them).
     gemm: String,
+    /// The precision of the dense layers' products, `f32` or `bf16`, and what ran them.
+    precision: String,
+    products: String,
     train_loss: Option<f64>,
     lr: f32,
     eval: Metrics,
@@ -541,6 +548,8 @@ pub fn train_loop(
         wall_s,
         samples_per_s: samples_per_s(trainer.step, &start),
         gemm: approxlab_engine::openblas::provider().describe(),
+        precision: trainer.precision().precision.to_string(),
+        products: trainer.precision().describe.clone(),
         train_loss: recent_loss,
         lr: trainer.lr(),
         eval,

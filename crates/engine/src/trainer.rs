@@ -167,6 +167,14 @@ impl Trainer {
         &self.precision
     }
 
+    /// Switches the products to `setting` from the next step on (e.g. a run resumed in the other precision). The
+    /// weights and optimizer state are f32 in either precision, so nothing else changes.
+    pub fn set_precision(&mut self, setting: PrecisionSetting) {
+        self.config.precision = setting;
+        self.precision = setting.resolve();
+        self.model.set_precision(self.precision.precision);
+    }
+
     pub fn lr(&self) -> f32 {
         self.config.schedule.lr(self.config.lr, self.step)
     }

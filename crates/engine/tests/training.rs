@@ -3,6 +3,7 @@
 
 use approxlab_engine::encoding::EncodingConfig;
 use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::precision::{Precision, PrecisionSetting};
 use approxlab_engine::schedule::Schedule;
 use approxlab_engine::{checkpoint, EngineError, Model, ModelConfig, TrainConfig, Trainer};
 use rand::Rng as _;
@@ -242,4 +243,66 @@ fn predictions_and_steps_can_run_at_once() {
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
+}
+
+/// The precision a trainer resolved to, or `None` (with a message) where bf16 cannot run here.
+fn bf16_available() -> bool {
+    let r = PrecisionSetting::Bf16.resolve();
+    if r.precision != Precision::Bf16 {
+        eprintln!("skipped: {}", r.notice.unwrap_or_default());
+    }
+    r.precision == Precision::Bf16
+}
+
+#[test]
+fn bf16_products_learn_an_image_as_well_as_f32_and_repeat_bitwise() {
+    if !bf16_available() {
+        return;
+    }
+    let domain = [(0.0, 63.0), (0.0, 63.0)];
+    let pixels: Vec<f32> = (0..64 * 64).flat_map(|i| [(i / 64) as f32, (i % 64) as f32]).collect();
+    let run = |precision: PrecisionSetting| {
+        let cfg = TrainConfig { lr: 2e-3, batch: 1024, precision, ..Default::default() };
+        let mut t = Trainer::new(model("fourier:16", "mlp:3x64:leaky_relu", "tanh01", &domain, 1, 3), cfg).unwrap();
+        assert_eq!(
+            t.precision().precision,
+            if precision == PrecisionSetting::Bf16 { Precision::Bf16 } else { Precision::F32 }
+        );
+        train(&mut t, &rings, 600);
+        (psnr(eval_mse(&t.model, &rings, &pixels)), t.model.params.clone())
+    };
+    let (f32_db, f32_params) = run(PrecisionSetting::F32);
+    let (bf16_db, bf16_params) = run(PrecisionSetting::Bf16);
+    let (_, again) = run(PrecisionSetting::Bf16);
+    assert!(bf16_db > f32_db - 0.5, "PSNR f32 {f32_db:.2} dB vs bf16 {bf16_db:.2} dB");
+    assert!(bf16_params.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()), "bf16 runs repeat bitwise");
+    assert!(bf16_params != f32_params, "the bf16 run took another path than f32");
+}
+
+#[test]
+fn a_bf16_run_resumes_in_f32_and_back_from_its_f32_checkpoint() {
+    if !bf16_available() {
+        return;
+    }
+    let m = model("fourier:8", "mlp:2x32:gelu", "tanh01", &[(-2.0, 1.0), (-1.0, 1.0)], 1, 4);
+    let cfg = TrainConfig { lr: 1e-3, batch: 512, precision: PrecisionSetting::Bf16, ..Default::default() };
+    let mut t = Trainer::new(m, cfg).unwrap();
+    train(&mut t, &target, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.safetensors");
+    checkpoint::save(&path, &t, serde_json::Value::Null).unwrap();
+    let (mut resumed, _) = checkpoint::load(&path).unwrap();
+    assert_eq!(resumed.precision().precision, Precision::Bf16, "the checkpoint keeps the setting");
+    assert!(resumed.model.params.iter().zip(&t.model.params).all(|(a, b)| a.to_bits() == b.to_bits()));
+    resumed.set_precision(PrecisionSetting::F32);
+    assert_eq!((resumed.precision().precision, resumed.model.precision()), (Precision::F32, Precision::F32));
+    let before = resumed.model.params.clone();
+    let loss = train(&mut resumed, &target, 20);
+    assert!(loss.is_finite() && resumed.model.params != before);
+    // And the other way: the continued run's f32 checkpoint trains on in bf16.
+    checkpoint::save(&path, &resumed, serde_json::Value::Null).unwrap();
+    let (mut back, _) = checkpoint::load(&path).unwrap();
+    back.set_precision(PrecisionSetting::Bf16);
+    assert_eq!(back.model.precision(), Precision::Bf16);
+    assert!(train(&mut back, &target, 5).is_finite());
 }

@@ -284,4 +284,40 @@ mod tests {
         let bound = (6.0f32 / 64.0).sqrt() / 30.0;
         assert!(w1.iter().all(|w| w.abs() <= bound) && w1.iter().any(|w| w.abs() > 0.9 * bound));
     }
+    #[test]
+    fn bf16_outputs_and_gradients_stay_close_to_f32_over_several_blocks() {
+        if let Err(e) = crate::onednn::library() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let rows = 600;
+        let mut net = Mlp::new(40, 20, 3, 48, Activation::Gelu, Init::Default);
+        let mut params = vec![0.0; net.n_params()];
+        net.init_params(&mut params, &mut crate::rng::seeded(7));
+        let x: Vec<f32> = (0..rows * 40).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let g_out: Vec<f32> = (0..rows * 20).map(|i| ((i * 104_729) % 1000) as f32 / 500.0 - 1.0).collect();
+        let mut run = |precision: Precision| {
+            net.set_precision(precision);
+            let mut ws = vec![0.0; rows * net.workspace_per_sample()];
+            let (mut out, mut grads, mut gx) = (vec![0.0; rows * 20], vec![0.0; params.len()], vec![0.0; rows * 40]);
+            net.forward(&params, &x, &mut out, &mut ws);
+            net.backward(&params, &x, &g_out, &mut ws, &mut grads, Some(&mut gx));
+            (out, grads, gx)
+        };
+        let (out32, grads32, gx32) = run(Precision::F32);
+        let (out16, grads16, gx16) = run(Precision::Bf16);
+        let rel = |a: &[f32], b: &[f32]| {
+            let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+            let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+            (d / n).sqrt()
+        };
+        // bf16 keeps 8 significant bits (relative rounding error up to 2^-8 = 0.4 %); errors of independent
+        // roundings partly cancel in the sums, so the results stay within a few per mille to a per cent.
+        for (name, e) in
+            [("outputs", rel(&out16, &out32)), ("weights", rel(&grads16, &grads32)), ("input", rel(&gx16, &gx32))]
+        {
+            assert!(e < 2e-2, "{name}: bf16 differs from f32 by {e:.2e}");
+            assert!(e > 1e-5, "{name}: bf16 equals f32 ({e:.2e}): the products did not run in bf16");
+        }
+    }
 }
