@@ -155,6 +155,40 @@ pub fn convert(src: &[f32], dst: &mut [u16]) {
     body(src, dst)
 }
 
+/// Widens bf16 `src` to f32 into `dst` (of the same length), exactly.
+pub fn widen(src: &[u16], dst: &mut [f32]) {
+    fn body(src: &[u16], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = from_bf16(*s);
+        }
+    }
+    assert_eq!(src.len(), dst.len(), "widen: {} bf16 into {} floats", src.len(), dst.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn wide(src: &[u16], dst: &mut [f32]) {
+            body(src, dst)
+        }
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has the features `wide` is compiled for.
+            return unsafe { wide(src, dst) };
+        }
+    }
+    body(src, dst)
+}
+
+/// f32 storage seen as twice as many bf16 values (for activations saved in bf16 inside an f32 workspace).
+pub fn as_bf16(s: &[f32]) -> &[u16] {
+    // SAFETY: every bit pattern is a valid u16, u16's alignment divides f32's, and the length covers the same bytes.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u16>(), s.len() * 2) }
+}
+
+/// As [`as_bf16`], mutable.
+pub fn as_bf16_mut(s: &mut [f32]) -> &mut [u16] {
+    // SAFETY: as in `as_bf16`; every bit pattern written through it is also a valid f32.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u16>(), s.len() * 2) }
+}
+
 /// A product's operand: f32 (rounded to bf16 into a scratch buffer by the product) or already bf16.
 #[derive(Clone, Copy)]
 pub enum Operand<'a> {
@@ -300,6 +334,13 @@ mod tests {
         let mut wide = vec![0u16; 1000];
         convert(&src, &mut wide);
         assert!(src.iter().zip(&wide).all(|(s, w)| to_bf16(*s) == *w), "the vectorised conversion agrees");
+        let mut back = vec![0f32; 1000];
+        widen(&wide, &mut back);
+        assert!(back.iter().zip(&wide).all(|(b, w)| b.to_bits() == from_bf16(*w).to_bits()), "widening is exact");
+        // f32 storage seen as bf16 holds twice as many values and reads back what was written.
+        let mut storage = vec![0f32; 4];
+        as_bf16_mut(&mut storage).copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 0xffff]);
+        assert_eq!(as_bf16(&storage), &[1, 2, 3, 4, 5, 6, 7, 0xffff]);
     }
 
     #[test]

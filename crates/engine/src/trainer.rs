@@ -173,6 +173,8 @@ impl Trainer {
         self.config.precision = setting;
         self.precision = setting.resolve();
         self.model.set_precision(self.precision.precision);
+        // The saved activations' size depends on the precision.
+        self.resize(self.config.batch);
     }
 
     pub fn lr(&self) -> f32 {

@@ -9,7 +9,7 @@
 use super::dense::Dense;
 use crate::activation::add_rows;
 use crate::linalg::{matmul, transpose, with_scratch, Op};
-use crate::precision::{convert, matmul_bf16, worth_bf16, Operand, Precision};
+use crate::precision::{convert, matmul_bf16, widen, worth_bf16, Operand, Precision};
 use rayon::prelude::*;
 
 /// Rows per block: 256 rows x 256 floats = 256 KiB per layer, which stays in L2 between the passes over it.
@@ -33,6 +33,8 @@ thread_local! {
     static WEIGHTS_T: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The weights rounded to bf16, `[out, in]` per layer, for a pass in bf16: grown once, then reused.
     static WEIGHTS_BF16: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// bf16 values widened to f32 for an f32 product or pass: grown once, then reused.
+    static WIDENED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A block's output gradient rounded to bf16 for its layer's two backward products: grown once, then reused.
     static GRAD_BF16: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Parameter gradients of the parts after the first: grown once, then reused.
@@ -68,6 +70,32 @@ impl ForwardWeights<'_> {
             None => layer.forward_linear(self.params, x, rows, z),
         }
     }
+}
+
+impl ForwardWeights<'_> {
+    /// [`ForwardWeights::product`] of an input that may be bf16 already (a hidden state saved in bf16): straight
+    /// into a bf16 product, or widened for an f32 one.
+    pub(super) fn product_of(&self, l: usize, x: Operand, rows: usize, z: &mut [f32]) {
+        let layer = &self.layers[l];
+        match (x, self.bf16.as_ref().and_then(|w| w.layer(l, rows))) {
+            (Operand::F32(x), _) => self.product(l, x, rows, z),
+            (x, Some(w16)) => {
+                matmul_bf16(rows, layer.outputs, layer.inputs, x, Op::N, Operand::Bf16(w16), Op::T, z, false)
+            }
+            (Operand::Bf16(x16), None) => with_widened(&x16[..rows * layer.inputs], |x| self.product(l, x, rows, z)),
+        }
+    }
+}
+
+/// Runs `f` with `values` widened to f32 in a buffer of the thread's, reused between calls.
+pub(super) fn with_widened<R>(values: &[u16], f: impl FnOnce(&[f32]) -> R) -> R {
+    with_scratch(&WIDENED, |buf| {
+        if buf.len() < values.len() {
+            buf.resize(values.len(), 0.0);
+        }
+        widen(values, &mut buf[..values.len()]);
+        f(&buf[..values.len()])
+    })
 }
 
 /// Every layer's weights `[out, in]` rounded to bf16, in layer order.
@@ -124,13 +152,17 @@ pub(super) fn layer_backward(
     l: usize,
     params: &[f32],
     weights: Option<Bf16Weights>,
-    (gz, x, rows): (&[f32], &[f32], usize),
+    (gz, x, rows): (&[f32], Operand, usize),
     (gw, accumulate): (&mut [f32], bool),
     gx: Option<(&mut [f32], bool)>,
 ) {
     let (outputs, inputs) = (layer.outputs, layer.inputs);
     let Some(w16) = weights.and_then(|w| w.layer(l, rows)) else {
-        matmul(outputs, inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
+        let mut weight_gradient = |x: &[f32]| matmul(outputs, inputs, rows, gz, Op::T, x, Op::N, gw, accumulate);
+        match x {
+            Operand::F32(x) => weight_gradient(x),
+            Operand::Bf16(x16) => with_widened(&x16[..rows * inputs], weight_gradient),
+        }
         if let Some((gx, add)) = gx {
             matmul(rows, inputs, outputs, gz, Op::N, layer.weight(params), Op::N, gx, add);
         }
@@ -142,7 +174,7 @@ pub(super) fn layer_backward(
         }
         let g16 = &mut g16[..rows * outputs];
         convert(&gz[..rows * outputs], g16);
-        matmul_bf16(outputs, inputs, rows, Operand::Bf16(g16), Op::T, Operand::F32(x), Op::N, gw, accumulate);
+        matmul_bf16(outputs, inputs, rows, Operand::Bf16(g16), Op::T, x, Op::N, gw, accumulate);
         if let Some((gx, add)) = gx {
             matmul_bf16(rows, inputs, outputs, Operand::Bf16(g16), Op::N, Operand::Bf16(w16), Op::N, gx, add);
         }

@@ -1,11 +1,33 @@
 //! `mlp`, `siren` and `linear`: a stack of dense layers with one activation between them.
 
-use super::blocked::{backward_in_blocks, forward_in_blocks, layer_backward, with_bf16_weights, Bf16Weights, Block};
+use super::blocked::{
+    backward_in_blocks, forward_in_blocks, layer_backward, with_bf16_weights, with_widened, Bf16Weights, Block,
+    ForwardWeights,
+};
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
-use crate::precision::Precision;
+use crate::linalg::with_scratch;
+use crate::precision::{as_bf16, as_bf16_mut, convert, worth_bf16, Operand, Precision};
 use crate::rng::Rng;
+
+thread_local! {
+    /// A block's pre-activations and outputs in f32 during a bf16 forward pass: grown once, then reused.
+    static HIDDEN_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The rows from which products are worth running in bf16 (see [`worth_bf16`]); hidden states of narrower layers
+/// stay f32.
+const BF16_MIN_ROWS: usize = 16;
+
+/// The output part of a hidden layer's saved state: after f'(z) with `keep`, else the whole state.
+fn output_of<T>(state: &[T], len: usize, keep: bool) -> &[T] {
+    if keep {
+        &state[len..2 * len]
+    } else {
+        &state[..len]
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
@@ -119,7 +141,12 @@ impl Network for Mlp {
             workspace,
             (per_row, scratch_per_row),
             self.precision,
-            |weights, x, out, mut saved, _scratch| {
+            |weights, x, out, saved, _scratch| {
+                if self.saves_bf16() {
+                    self.forward_block_bf16(params, weights, x, out, as_bf16_mut(saved));
+                    return;
+                }
+                let mut saved = saved;
                 let rows = x.len() / d_in;
                 let mut prev: &[f32] = x;
                 for (l, layer) in self.layers[..self.depth()].iter().enumerate() {
@@ -165,9 +192,60 @@ impl Network for Mlp {
 
 impl Mlp {
     /// Saved floats per sample: every hidden layer's state. The forward pass lays them out block by block
-    /// (`[block][layer][rows, hidden_stride]`) so that a block's state is one contiguous slice.
+    /// (`[block][layer][rows, hidden_stride]`) so that a block's state is one contiguous slice. In bf16 the states
+    /// are stored as bf16, two to a float: the products read them as bf16 anyway, and W3 needs half the memory.
     fn saved_per_sample(&self) -> usize {
-        self.depth() * self.hidden_stride()
+        let values = self.depth() * self.hidden_stride();
+        if self.saves_bf16() {
+            values.div_ceil(2)
+        } else {
+            values
+        }
+    }
+
+    /// Whether the hidden states are saved in bf16: in a bf16 pass whose hidden products run in bf16.
+    fn saves_bf16(&self) -> bool {
+        self.precision == Precision::Bf16 && worth_bf16(BF16_MIN_ROWS, self.width, self.width)
+    }
+
+    /// The forward pass over one block in bf16: each hidden layer's product and activation in an f32 buffer of the
+    /// thread's, its output (and f'(z) with `keep`) rounded into the block's saved state, which the next product
+    /// reads as it is.
+    fn forward_block_bf16(
+        &self,
+        params: &[f32],
+        weights: &ForwardWeights,
+        x: &[f32],
+        out: &mut [f32],
+        saved: &mut [u16],
+    ) {
+        let (rows, stride, w) = (x.len() / self.input_dims(), self.hidden_stride(), self.width);
+        let keep = self.activation.needs_preactivation();
+        with_scratch(&HIDDEN_F32, |buf| {
+            if buf.len() < rows * stride {
+                buf.resize(rows * stride, 0.0);
+            }
+            let (z, a) = buf[..rows * stride].split_at_mut(rows * w);
+            for (l, layer) in self.layers[..self.depth()].iter().enumerate() {
+                let input = match l {
+                    0 => Operand::F32(x),
+                    _ => Operand::Bf16(output_of(&saved[(l - 1) * rows * stride..l * rows * stride], rows * w, keep)),
+                };
+                weights.product_of(l, input, rows, z);
+                self.activation.forward_block(layer.bias(params), z, a, keep);
+                let state = &mut saved[l * rows * stride..(l + 1) * rows * stride];
+                let (first, second) = state.split_at_mut(rows * w);
+                convert(z, first);
+                if keep {
+                    convert(a, second);
+                }
+            }
+            let top =
+                output_of(&saved[(self.depth() - 1) * rows * stride..self.depth() * rows * stride], rows * w, keep);
+            weights.product_of(self.depth(), Operand::Bf16(top), rows, out);
+        });
+        let last = self.layers[self.depth()];
+        Activation::Identity.forward_block(last.bias(params), out, &mut [], false);
     }
 
     /// The backward pass over one block on the calling thread.
@@ -176,6 +254,8 @@ impl Mlp {
         let keep = self.activation.needs_preactivation();
         let Block { input: x0, saved, grad_output, grad, accumulate, scratch, mut grad_input } = b;
         let rows = x0.len() / self.input_dims();
+        let bf16 = self.saves_bf16();
+        let saved16 = as_bf16(saved);
         let (b0, b1) = scratch.split_at_mut(scratch.len() / 2);
         let mut bufs = [b0, b1];
         // The gradient with respect to layer l's pre-activation: grad_output first, then bufs[turn].
@@ -189,11 +269,11 @@ impl Mlp {
                 Some(_) => (&**upper, &mut **lower),
             };
             let gz = &gz[..rows * layer.outputs];
-            let below = (l > 0).then(|| &saved[(l - 1) * rows * stride..l * rows * stride]);
-            let x = match below {
-                None => x0,
-                Some(state) if keep => &state[rows * self.width..],
-                Some(state) => state,
+            let below = (l > 0).then(|| (l - 1) * rows * stride..l * rows * stride);
+            let x = match below.clone() {
+                None => Operand::F32(x0),
+                Some(r) if bf16 => Operand::Bf16(output_of(&saved16[r], rows * self.width, keep)),
+                Some(r) => Operand::F32(output_of(&saved[r], rows * self.width, keep)),
             };
             let (gw, gb) =
                 grad[layer.offset..layer.offset + layer.n_params()].split_at_mut(layer.outputs * layer.inputs);
@@ -210,8 +290,17 @@ impl Mlp {
             layer_backward(&layer, l, params, w16, products, (gw, accumulate), Some((&mut *gx, false)));
             let lower_layer = self.layers[l - 1];
             let bias_grad = &mut grad[lower_layer.bias_offset()..lower_layer.bias_offset() + lower_layer.outputs];
-            let saved_state = if keep { &state[..rows * self.width] } else { state };
-            backward_block_with_column_sums(self.activation, saved_state, keep, gx, bias_grad, accumulate);
+            // With `keep` the derivative f'(z) comes first in the state; without, the output (from which the
+            // activation computes its derivative).
+            let first = state.start..state.start + rows * self.width;
+            if bf16 {
+                with_widened(&saved16[first], |saved_state| {
+                    backward_block_with_column_sums(self.activation, saved_state, keep, gx, bias_grad, accumulate)
+                });
+            } else {
+                let saved_state = &saved[first];
+                backward_block_with_column_sums(self.activation, saved_state, keep, gx, bias_grad, accumulate);
+            }
             turn = Some(match turn {
                 None | Some(1) => 0,
                 Some(_) => 1,

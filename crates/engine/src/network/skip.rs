@@ -5,7 +5,7 @@ use super::blocked::{backward_in_blocks, forward_in_blocks, layer_backward, with
 use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
-use crate::precision::Precision;
+use crate::precision::{Operand, Precision};
 use crate::rng::Rng;
 
 #[derive(Debug)]
@@ -206,7 +206,7 @@ impl Skip {
                 &concat[..rows * layer.inputs]
             };
             let gw = &mut grad[layer.offset..layer.offset + layer.outputs * layer.inputs];
-            let products = (gz, layer_input, rows);
+            let products = (gz, Operand::F32(layer_input), rows);
             if l == 0 {
                 // Every later layer (there is at least one) has written its share of the input gradient.
                 let gi = grad_input.as_deref_mut().map(|gi| (gi, true));
