@@ -992,3 +992,32 @@ fn every_example_trains_briefly() {
         assert_eq!(summary(&tmp.path().join(&stem))["steps"].as_u64(), Some(2), "{stem}");
     }
 }
+
+#[test]
+fn precision_is_chosen_recorded_and_changed_on_resume() {
+    let tmp = TempDir::new().unwrap();
+    // A network wide enough for bf16 products (16 units or more).
+    let wide = ["--network", "mlp:2x32", "--encoding", "fourier:8", "--steps", "4"];
+    let f32_run = train_ok(tmp.path(), "f32", &[&wide[..], &["--precision", "f32"]].concat());
+    let s = summary(&f32_run);
+    assert_eq!(s["precision"], "f32", "{s}");
+    assert!(s["products"].as_str().unwrap().starts_with("f32 products"), "{s}");
+    let asked = train_ok(tmp.path(), "bf16", &[&wide[..], &["--precision", "bf16"]].concat());
+    let s = summary(&asked);
+    // Where the CPU or oneDNN cannot do bf16 the run trains in f32 and says why.
+    let ran = s["precision"].as_str().unwrap().to_string();
+    assert!(ran == "bf16" || s["products"].as_str().unwrap().contains("f32 products ("), "{s}");
+    assert!(std::fs::read_to_string(asked.join("config.toml")).unwrap().contains("precision = \"bf16\""));
+    // Resume the bf16 run in f32: the checkpoint is f32 either way.
+    let output =
+        approxlab().args(["resume", asked.to_str().unwrap(), "--steps", "6", "--precision", "f32"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("products f32 products"));
+    let s = summary(&asked);
+    assert_eq!((s["precision"].as_str(), s["steps"].as_u64()), (Some("f32"), Some(6)), "{s}");
+    assert!(std::fs::read_to_string(asked.join("config.toml")).unwrap().contains("precision = \"f32\""));
+    let e = train_error(&["--precision", "fp8"], "--precision");
+    assert!(e.contains("'fp8'") && e.contains("auto, f32 or bf16"), "{e}");
+    let e = expect_error(&["resume", asked.to_str().unwrap(), "--precision", "half"], "--precision");
+    assert!(e.contains("'half'"), "{e}");
+}

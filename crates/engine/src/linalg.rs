@@ -32,6 +32,30 @@ pub trait Backend: Send + Sync {
     );
 }
 
+/// Checks a product's operand sizes (panicking with `name` when one is too short: a bug in the caller) and does the
+/// whole of a product with nothing to sum (`m`, `n` or `k` zero). Returns true when nothing is left to compute.
+pub(crate) fn empty_product(
+    name: &str,
+    (m, n, k): (usize, usize, usize),
+    (a_len, b_len): (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) -> bool {
+    assert!(a_len >= m * k, "{name}: lhs has {a_len} elements, needs {}", m * k);
+    assert!(b_len >= k * n, "{name}: rhs has {b_len} elements, needs {}", k * n);
+    assert!(c.len() >= m * n, "{name}: dst has {} elements, needs {}", c.len(), m * n);
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return true;
+    }
+    false
+}
+
 /// The CPU backend: the `gemm` crate (AVX-512 kernels when the CPU has them, chosen at run time), or OpenBLAS where
 /// it is faster and installed (see [`crate::openblas`]), on Rayon's pool.
 ///
@@ -67,16 +91,7 @@ impl Backend for Cpu {
         c: &mut [f32],
         accumulate: bool,
     ) {
-        assert!(a.len() >= m * k, "matmul: lhs has {} elements, needs {}", a.len(), m * k);
-        assert!(b.len() >= k * n, "matmul: rhs has {} elements, needs {}", b.len(), k * n);
-        assert!(c.len() >= m * n, "matmul: dst has {} elements, needs {}", c.len(), m * n);
-        if m == 0 || n == 0 {
-            return;
-        }
-        if k == 0 {
-            if !accumulate {
-                c[..m * n].fill(0.0);
-            }
+        if empty_product("matmul", (m, n, k), (a.len(), b.len()), c, accumulate) {
             return;
         }
         let threads = rayon::current_num_threads();

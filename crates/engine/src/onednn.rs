@@ -64,19 +64,7 @@ thread_local! {
 impl OneDnn {
     /// Loads oneDNN from `APPROXLAB_ONEDNN` (a path) or from the system's library path.
     pub fn load() -> Result<OneDnn, String> {
-        let names: Vec<String> = match std::env::var("APPROXLAB_ONEDNN") {
-            Ok(path) if !path.is_empty() => vec![path],
-            _ => LIBRARY_NAMES.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut failures = Vec::new();
-        for name in &names {
-            // SAFETY: loading oneDNN runs its initialisers, which only set up its own state.
-            match unsafe { Library::new(name) } {
-                Ok(library) => return Self::from_library(library, name),
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        Err(format!("oneDNN not found ({})", failures.join("; ")))
+        crate::openblas::load_first("APPROXLAB_ONEDNN", &LIBRARY_NAMES, "oneDNN", Self::from_library)
     }
 
     fn from_library(library: Library, path: &str) -> Result<OneDnn, String> {

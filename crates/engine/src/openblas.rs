@@ -50,19 +50,7 @@ pub struct OpenBlas {
 impl OpenBlas {
     /// Loads OpenBLAS from `APPROXLAB_OPENBLAS` (a path) or from the system's library path.
     pub fn load() -> Result<OpenBlas, String> {
-        let names: Vec<String> = match std::env::var("APPROXLAB_OPENBLAS") {
-            Ok(path) if !path.is_empty() => vec![path],
-            _ => LIBRARY_NAMES.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut failures = Vec::new();
-        for name in &names {
-            // SAFETY: loading OpenBLAS runs its initialisers, which only set up its own state.
-            match unsafe { Library::new(name) } {
-                Ok(library) => return Self::from_library(library, name),
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        Err(format!("OpenBLAS not found ({})", failures.join("; ")))
+        load_first("APPROXLAB_OPENBLAS", &LIBRARY_NAMES, "OpenBLAS", Self::from_library)
     }
 
     fn from_library(library: Library, path: &str) -> Result<OpenBlas, String> {
@@ -130,6 +118,29 @@ impl OpenBlas {
         (self.sgemm)(ROW_MAJOR, op_a, op_b, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
         true
     }
+}
+
+/// Loads the first library that opens, from the path in `env_var` when set, else from `names` on the system's
+/// library path, and hands it to `from_library`; `what` names it in the error.
+pub(crate) fn load_first<T>(
+    env_var: &str,
+    names: &[&str],
+    what: &str,
+    from_library: impl Fn(Library, &str) -> Result<T, String>,
+) -> Result<T, String> {
+    let names: Vec<String> = match std::env::var(env_var) {
+        Ok(path) if !path.is_empty() => vec![path],
+        _ => names.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut failures = Vec::new();
+    for name in &names {
+        // SAFETY: loading these libraries runs their initialisers, which only set up their own state.
+        match unsafe { Library::new(name) } {
+            Ok(library) => return from_library(library, name),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    Err(format!("{what} not found ({})", failures.join("; ")))
 }
 
 /// Which kernels the engine's products run on.

@@ -133,48 +133,38 @@ pub fn from_bf16(x: u16) -> f32 {
     f32::from_bits((x as u32) << 16)
 }
 
-/// Rounds `src` to bf16 into `dst` (of the same length).
-pub fn convert(src: &[f32], dst: &mut [u16]) {
-    fn body(src: &[f32], dst: &mut [u16]) {
+/// `dst[i] = f(src[i])`, compiled with AVX-512 where the CPU has it so that the loop runs 16 lanes wide.
+#[inline(always)]
+fn map_elements<S: Copy, D>(src: &[S], dst: &mut [D], f: impl Fn(S) -> D + Copy) {
+    #[inline(always)]
+    fn body<S: Copy, D>(src: &[S], dst: &mut [D], f: impl Fn(S) -> D) {
         for (d, s) in dst.iter_mut().zip(src) {
-            *d = to_bf16(*s);
+            *d = f(*s);
         }
     }
-    assert_eq!(src.len(), dst.len(), "convert: {} floats into {} bf16", src.len(), dst.len());
+    assert_eq!(src.len(), dst.len(), "{} values into {}", src.len(), dst.len());
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn wide(src: &[f32], dst: &mut [u16]) {
-            body(src, dst)
+        unsafe fn wide<S: Copy, D>(src: &[S], dst: &mut [D], f: impl Fn(S) -> D) {
+            body(src, dst, f)
         }
         if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the CPU has the features `wide` is compiled for.
-            return unsafe { wide(src, dst) };
+            return unsafe { wide(src, dst, f) };
         }
     }
-    body(src, dst)
+    body(src, dst, f)
+}
+
+/// Rounds `src` to bf16 into `dst` (of the same length).
+pub fn convert(src: &[f32], dst: &mut [u16]) {
+    map_elements(src, dst, to_bf16)
 }
 
 /// Widens bf16 `src` to f32 into `dst` (of the same length), exactly.
 pub fn widen(src: &[u16], dst: &mut [f32]) {
-    fn body(src: &[u16], dst: &mut [f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = from_bf16(*s);
-        }
-    }
-    assert_eq!(src.len(), dst.len(), "widen: {} bf16 into {} floats", src.len(), dst.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn wide(src: &[u16], dst: &mut [f32]) {
-            body(src, dst)
-        }
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU has the features `wide` is compiled for.
-            return unsafe { wide(src, dst) };
-        }
-    }
-    body(src, dst)
+    map_elements(src, dst, from_bf16)
 }
 
 /// f32 storage seen as twice as many bf16 values (for activations saved in bf16 inside an f32 workspace).
@@ -231,16 +221,7 @@ pub fn matmul_bf16(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k, "matmul_bf16: lhs has {} elements, needs {}", a.len(), m * k);
-    assert!(b.len() >= k * n, "matmul_bf16: rhs has {} elements, needs {}", b.len(), k * n);
-    assert!(c.len() >= m * n, "matmul_bf16: dst has {} elements, needs {}", c.len(), m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
+    if crate::linalg::empty_product("matmul_bf16", (m, n, k), (a.len(), b.len()), c, accumulate) {
         return;
     }
     let Ok(lib) = onednn::library() else {
