@@ -1021,3 +1021,20 @@ fn precision_is_chosen_recorded_and_changed_on_resume() {
     let e = expect_error(&["resume", asked.to_str().unwrap(), "--precision", "half"], "--precision");
     assert!(e.contains("'half'"), "{e}");
 }
+
+#[test]
+fn bf16_without_onednn_trains_in_f32_with_a_one_line_notice() {
+    let tmp = TempDir::new().unwrap();
+    let args = tiny(tmp.path(), "r", &["--network", "mlp:2x32", "--steps", "3", "--precision", "bf16"]);
+    let output = approxlab().args(&args).env("APPROXLAB_ONEDNN", "/nonexistent/libdnnl.so.2").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let notices: Vec<&str> = stderr.lines().filter(|l| l.starts_with("notice:")).collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(
+        notices[0].contains("precision bf16 is not available") && notices[0].contains("training in f32"),
+        "{stderr}"
+    );
+    let s = summary(&tmp.path().join("r"));
+    assert_eq!(s["precision"], "f32", "{s}");
+}
