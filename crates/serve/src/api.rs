@@ -12,6 +12,9 @@
 //! | `GET /api/runs/{id}/render?what=learned\|truth&window=X0,X1,Y0,Y1&size=WxH` | a PNG, for zooms |
 //! | `GET /api/runs/{id}/video` | the run's frames as MP4 |
 //! | `POST /api/upload` | an image (PNG or JPEG, body up to [`MAX_UPLOAD_BYTES`]); answers its data name |
+//!
+//! Every route refuses (403) a `Host` that does not name this server (DNS rebinding), and state-changing requests
+//! and WebSocket upgrades from another `Origin`.
 
 use crate::{assets, AppState, LiveRun, MAX_RENDER_SIDE, MAX_UPLOAD_BYTES};
 use approxlab_view::Window;
@@ -26,12 +29,15 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 type Shared = Arc<AppState>;
 
-pub fn router(state: Shared) -> Router {
+/// The app for a server listening on `served`: every route answers only requests addressed to it (see
+/// [`host_is_served`]).
+pub fn router(state: Shared, served: SocketAddr) -> Router {
     Router::new()
         .route("/api/catalog", get(catalog))
         .route("/api/describe", post(describe))
@@ -46,7 +52,68 @@ pub fn router(state: Shared) -> Router {
         .route("/api/{*rest}", any(api_not_found))
         .fallback(assets::asset)
         .layer(axum::middleware::from_fn(same_origin))
+        .layer(axum::middleware::from_fn(move |request, next| served_host(served, request, next)))
         .with_state(state)
+}
+
+/// Refuses requests addressed to another host name, on every route and the WebSocket. A page on another site can
+/// point a name of its own at 127.0.0.1 (DNS rebinding) and then talk to this server as if it were its own origin,
+/// `Origin` and `Host` both saying that name: only the `Host` header tells such a request apart.
+async fn served_host(served: SocketAddr, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = request.headers().get(header::HOST).map(|v| v.to_str().unwrap_or("(not text)").to_string());
+    match host {
+        Some(host) if !host_is_served(&host, served) => error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "host {host}: this server answers only to {} (a page of another site cannot reach it by a name of \
+                 its own)",
+                served_names(served).join(", ")
+            ),
+        ),
+        // Tools may send no Host at all (HTTP/1.0); browsers always do.
+        _ => next.run(request).await,
+    }
+}
+
+/// The `Host` values that name this server: `localhost`, the loopback addresses and the address it listens on, with
+/// its port. Listening on all interfaces (`--host 0.0.0.0`), any IP address with the port is accepted too: names are
+/// what rebinding needs, and the machine's own addresses are not known here.
+pub fn host_is_served(host: &str, served: SocketAddr) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && (name.starts_with('[') == name.ends_with(']')) => {
+            match port.parse::<u16>() {
+                Ok(port) => (name.to_string(), port),
+                Err(_) => return false,
+            }
+        }
+        // No port: the default one (a bare IPv6 address has colons but no brackets and is not a valid Host).
+        _ => (host.clone(), 80),
+    };
+    if port != served.port() {
+        return false;
+    }
+    let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+    let listening = served.ip();
+    match ip {
+        None => name == "localhost" && (listening.is_loopback() || listening.is_unspecified()),
+        Some(ip) if listening.is_unspecified() => ip.is_loopback() || !ip.is_unspecified(),
+        Some(ip) if listening.is_loopback() => ip.is_loopback(),
+        Some(ip) => ip == listening,
+    }
+}
+
+/// How the refusal names the accepted hosts.
+fn served_names(served: SocketAddr) -> Vec<String> {
+    let port = served.port();
+    let ip = served.ip();
+    if ip.is_unspecified() {
+        return vec![format!("localhost:{port}"), format!("IP-ADDRESS:{port}")];
+    }
+    if ip.is_loopback() {
+        return vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+    }
+    vec![served.to_string()]
 }
 
 /// Refuses requests that another web site makes from the user's browser: a page elsewhere could otherwise open the

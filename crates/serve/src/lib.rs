@@ -9,7 +9,7 @@ mod api;
 mod assets;
 mod live;
 
-pub use api::router;
+pub use api::{host_is_served, router};
 pub use live::{Frame, LiveRun, Point, Progress, RunView, ViewerGuard, PUBLISH_PERIOD};
 
 use anyhow::Context;
@@ -117,7 +117,7 @@ impl Server {
             .with_context(|| format!("--port: cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state);
+        let app = router(state, addr);
         let thread = std::thread::Builder::new().name("approxlab-http".into()).spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {

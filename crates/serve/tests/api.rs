@@ -1,7 +1,7 @@
 //! The HTTP and WebSocket API of the live view, against a fake lab whose "training" is a loop that honours
 //! pause, stop and checkpoint requests exactly as the CLI's training loop does.
 
-use approxlab_serve::{router, AppState, Frame, Lab, LiveRun, Point, RunView, Server};
+use approxlab_serve::{host_is_served, router, AppState, Frame, Lab, LiveRun, Point, RunView, Server};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::StreamExt;
@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
+
+/// The address the oneshot requests are addressed to.
+const SERVED: &str = "127.0.0.1:8642";
 
 fn tiny_png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(w, h, image::Rgb([200, 100, 50]));
@@ -142,7 +145,7 @@ async fn call(
     if json_body {
         req = req.header("content-type", "application/json");
     }
-    let resp = router(state.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let resp = router(state.clone(), SERVED.parse().unwrap()).oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
     let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
@@ -264,7 +267,7 @@ async fn other_sites_cannot_post_or_open_the_live_socket() {
         if upgrade {
             req = req.header("upgrade", "websocket").header("connection", "upgrade");
         }
-        router(s.clone()).oneshot(req.body(Body::from(r#"{"data": "ok"}"#)).unwrap())
+        router(s.clone(), SERVED.parse().unwrap()).oneshot(req.body(Body::from(r#"{"data": "ok"}"#)).unwrap())
     };
     let resp = send("POST", "/api/runs", "http://evil.example", false).await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -503,4 +506,80 @@ fn a_paused_run_wakes_up_to_stop() {
     let waited = waiter.join().unwrap();
     assert!(waited >= Duration::from_millis(100), "{waited:?}");
     assert!(run.stop_requested());
+}
+
+#[tokio::test]
+async fn a_rebinding_page_is_refused_on_every_route() {
+    let (s, _d) = state();
+    let (status, _) = post_json(&s, "/api/runs", r#"{"data": "ok"}"#).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // What a page on evil.example sends once its name resolves to 127.0.0.1: its own name as Host and Origin.
+    let routes = [
+        ("GET", "/"),
+        ("GET", "/index.html"),
+        ("GET", "/api/catalog"),
+        ("POST", "/api/describe"),
+        ("GET", "/api/runs"),
+        ("POST", "/api/runs"),
+        ("GET", "/api/runs/run-1"),
+        ("GET", "/api/runs/run-1/live"),
+        ("GET", "/api/runs/run-1/render?what=learned"),
+        ("GET", "/api/runs/run-1/video"),
+        ("POST", "/api/runs/run-1/continue"),
+        ("POST", "/api/runs/run-1/pause"),
+        ("POST", "/api/runs/run-1/resume"),
+        ("POST", "/api/runs/run-1/stop"),
+        ("POST", "/api/runs/run-1/checkpoint"),
+        ("POST", "/api/upload"),
+        ("GET", "/api/no-such-route"),
+    ];
+    for (method, uri) in routes {
+        for host in ["evil.example:8642", "evil.example", "localhost.evil.example:8642", "127.0.0.1:9999"] {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("host", host)
+                .header("origin", format!("http://{host}"))
+                .header("content-type", "application/json");
+            if uri.ends_with("/live") {
+                req = req.header("upgrade", "websocket").header("connection", "upgrade");
+            }
+            let resp = router(s.clone(), SERVED.parse().unwrap())
+                .oneshot(req.body(Body::from(r#"{"data": "ok", "steps": 5}"#)).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {uri} with Host {host}");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let e = error_of(&body);
+            assert!(e.contains(host) && e.contains("127.0.0.1:8642"), "{method} {uri}: {e}");
+        }
+    }
+    assert_eq!(s.runs().len(), 1, "no run was started");
+    assert!(!s.run("run-1").unwrap().stop_requested(), "the run was not steered");
+    // The page itself passes, by any name of the loopback address.
+    for host in ["127.0.0.1:8642", "localhost:8642", "LOCALHOST:8642", "[::1]:8642"] {
+        let req = Request::builder().uri("/api/runs").header("host", host).body(Body::empty()).unwrap();
+        let resp = router(s.clone(), SERVED.parse().unwrap()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "Host {host}");
+    }
+    s.run("run-1").unwrap().request_stop();
+}
+
+#[test]
+fn served_hosts_are_the_listening_address_and_loopback_names() {
+    let loopback = "127.0.0.1:8642".parse().unwrap();
+    for ok in ["127.0.0.1:8642", "localhost:8642", "[::1]:8642", "127.0.0.2:8642", " Localhost:8642 "] {
+        assert!(host_is_served(ok, loopback), "{ok}");
+    }
+    for bad in ["evil.example:8642", "localhost:8643", "localhost", "192.168.1.5:8642", "[::1:8642", "::1", ""] {
+        assert!(!host_is_served(bad, loopback), "{bad}");
+    }
+    let lan = "192.168.1.5:80".parse().unwrap();
+    assert!(host_is_served("192.168.1.5", lan) && host_is_served("192.168.1.5:80", lan));
+    assert!(!host_is_served("localhost:80", lan) && !host_is_served("evil.example", lan));
+    let all = "0.0.0.0:8642".parse().unwrap();
+    for ok in ["10.0.0.7:8642", "localhost:8642", "[fe80::1]:8642", "127.0.0.1:8642"] {
+        assert!(host_is_served(ok, all), "{ok}");
+    }
+    assert!(!host_is_served("evil.example:8642", all) && !host_is_served("0.0.0.0:8642", all));
 }
