@@ -14,21 +14,54 @@ use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 pub const CHECKPOINT: &str = "checkpoints/latest.safetensors";
 
-/// Set by the Ctrl-C handler; the loop saves and stops at the next step boundary.
+/// Set by the Ctrl-C handler (and SIGTERM, SIGHUP); the loop saves and stops at the next step boundary.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`INTERRUPTED`] (0 for none or unknown).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// The exit code of a run that a signal interrupted: 128 + the signal, as shells report it (130 for Ctrl-C, 143 for
+/// SIGTERM, 129 for SIGHUP).
+pub fn interrupted_exit_code() -> u8 {
+    match SIGNAL.load(Ordering::SeqCst) {
+        s @ 1..=127 => 128 + s as u8,
+        _ => 130,
+    }
+}
+
+/// Ctrl-C, SIGTERM (what `docker stop`, systemd and job schedulers send) and SIGHUP (a closed terminal) all ask the
+/// run to save a checkpoint and its summary and stop; the same signal again exits at once without saving.
 pub fn install_ctrlc() {
-    // A second Ctrl-C while saving falls through to the default handler only if this fails; that is acceptable.
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("approxlab: interrupted again, exiting without saving");
-            std::process::exit(130);
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let on_signal = |signal: i32| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("approxlab: interrupted again, exiting without saving");
+                std::process::exit(128 + signal);
+            }
+            SIGNAL.store(signal, Ordering::SeqCst);
+        };
+        #[cfg(unix)]
+        {
+            use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+            // Without the handler thread a signal keeps its default action (the process ends unsaved); that is
+            // acceptable when the system cannot start one.
+            if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+                let _ = std::thread::Builder::new().name("approxlab-signals".into()).spawn(move || {
+                    for signal in signals.forever() {
+                        on_signal(signal);
+                    }
+                });
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrlc::set_handler(move || on_signal(2));
         }
     });
 }
@@ -379,7 +412,7 @@ pub fn train_loop(
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
             status = "interrupted";
-            exit_code = 130;
+            exit_code = interrupted_exit_code();
             break;
         }
         if let Some(live) = live {

@@ -479,6 +479,21 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
 #[cfg(unix)]
 #[test]
 fn sigint_saves_an_interrupted_run_that_resume_finishes() {
+    signal_saves_an_interrupted_run_that_resume_finishes("INT", 130);
+}
+
+#[test]
+fn sigterm_saves_like_ctrl_c_and_exits_143() {
+    signal_saves_an_interrupted_run_that_resume_finishes("TERM", 143);
+}
+
+#[test]
+fn sighup_saves_like_ctrl_c_and_exits_129() {
+    signal_saves_an_interrupted_run_that_resume_finishes("HUP", 129);
+}
+
+/// `kill -SIGNAL` in the middle of a run: a checkpoint at the step it stopped, a summary, exit 128 + the signal.
+fn signal_saves_an_interrupted_run_that_resume_finishes(signal: &str, code: i32) {
     let tmp = TempDir::new().unwrap();
     let out = tmp.path();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("approxlab"))
@@ -508,13 +523,13 @@ fn sigint_saves_an_interrupted_run_that_resume_finishes() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
     assert!(killed.success());
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
-        Some(130),
+        Some(code),
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );

@@ -74,8 +74,12 @@ fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 }
 
 fn interrupt(child: &Child) {
-    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -INT");
+    signal(child, "INT");
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -{name}");
 }
 
 fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
@@ -178,7 +182,8 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let dir2 = std::path::PathBuf::from(detail["dir"].as_str().unwrap());
     assert!(dir2.join("checkpoints/latest.safetensors").exists());
 
-    // A long run, interrupted: it saves its checkpoint and the server exits cleanly.
+    // A long run, and the server stopped as `docker stop` or systemd stop it (SIGTERM): the run saves its
+    // checkpoint and summary, and the server exits cleanly.
     let (status, _) =
         json(&addr, "POST", "/api/runs", Some(r#"{"data": "mandelbrot", "network": "mlp:2x16", "steps": 10000000}"#));
     assert_eq!(status, 201);
@@ -194,7 +199,7 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let (_, again) = json(&addr, "GET", "/api/runs/run-3", None);
     assert!(again["paused"] == true && again["step"].as_u64().unwrap() <= at, "{again}");
     assert_eq!(json(&addr, "POST", "/api/runs/run-3/resume", None).0, 200);
-    interrupt(&served.child);
+    signal(&served.child, "TERM");
     let status = wait_exit(&mut served.child, 60);
     assert!(status.success(), "{status:?}");
     let run3 = std::fs::read_dir(out.path())
