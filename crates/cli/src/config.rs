@@ -112,6 +112,9 @@ pub struct OutputConfig {
     /// Keep a numbered checkpoint every this many steps (the latest is always kept); 0 for none.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// How many numbered checkpoints to keep, the newest ones (the latest is always kept too); 0 keeps them all.
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: usize,
     /// Evaluate on the evaluation set every this many steps (and at the end); 0 for only at the end.
     #[serde(default = "default_eval_every")]
     pub eval_every: u64,
@@ -165,6 +168,9 @@ fn default_out() -> PathBuf {
 fn default_checkpoint_every() -> u64 {
     1000
 }
+fn default_keep_checkpoints() -> usize {
+    5
+}
 fn default_eval_every() -> u64 {
     500
 }
@@ -180,6 +186,7 @@ impl Default for OutputConfig {
         OutputConfig {
             dir: default_out(),
             checkpoint_every: default_checkpoint_every(),
+            keep_checkpoints: default_keep_checkpoints(),
             eval_every: default_eval_every(),
             log_every: default_log_every(),
             frame_every: 0,

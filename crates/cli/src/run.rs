@@ -350,6 +350,7 @@ pub fn train_loop(
         if every > 0 && trainer.step.is_multiple_of(every) {
             let numbered = dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.step));
             checkpoint::save(&numbered, trainer, extra)?;
+            prune_numbered_checkpoints(&dir.join("checkpoints"), config.output.keep_checkpoints)?;
         }
         Ok(())
     };
@@ -593,6 +594,28 @@ pub fn train_loop(
     let text = serde_json::to_string_pretty(&summary)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("summary.json"), text.as_bytes())?;
     Ok(RunOutcome { status, exit_code })
+}
+
+/// Deletes all but the newest `keep` numbered checkpoints (`step-N.safetensors`) in `dir`; `keep` 0 keeps them all.
+pub fn prune_numbered_checkpoints(dir: &Path, keep: usize) -> Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot list checkpoints", dir.display()))?;
+    let mut numbered: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    numbered.sort();
+    let excess = numbered.len().saturating_sub(keep);
+    for (_, path) in &numbered[..excess] {
+        std::fs::remove_file(path).with_context(|| format!("{}: cannot delete an old checkpoint", path.display()))?;
+    }
+    Ok(())
 }
 
 fn last_checkpoint_step(path: &Path) -> Option<u64> {

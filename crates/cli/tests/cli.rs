@@ -1053,3 +1053,29 @@ fn bf16_without_onednn_trains_in_f32_with_a_one_line_notice() {
     let s = summary(&tmp.path().join("r"));
     assert_eq!(s["precision"], "f32", "{s}");
 }
+
+#[test]
+fn only_the_newest_numbered_checkpoints_are_kept() {
+    let tmp = TempDir::new().unwrap();
+    let numbered = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let args = ["--data", "curve:sin(3x)", "--steps", "40", "--checkpoint-every", "5"];
+    let kept = train_ok(tmp.path(), "kept", &[&args[..], &["--set", "output.keep_checkpoints=3"]].concat());
+    assert_eq!(
+        numbered(&kept),
+        ["step-00000030.safetensors", "step-00000035.safetensors", "step-00000040.safetensors"]
+    );
+    assert!(kept.join("checkpoints/latest.safetensors").is_file());
+    let default = train_ok(tmp.path(), "default", &args);
+    assert_eq!(numbered(&default).len(), 5, "five by default");
+    let all = train_ok(tmp.path(), "all", &[&args[..], &["--set", "output.keep_checkpoints=0"]].concat());
+    assert_eq!(numbered(&all).len(), 9, "0 keeps every one: steps 0, 5, ..., 40");
+}
