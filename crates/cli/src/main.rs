@@ -25,6 +25,10 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Largest memory a model, a batch or a render may need, e.g. 8G (default: 3/4 of the machine's memory); larger
+    /// ones are refused before anything is allocated
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +186,15 @@ fn main() -> ExitCode {
         eprintln!("approxlab: internal error: {info}. Please report this.");
     }));
     let cli = Cli::parse();
+    if let Some(size) = &cli.max_memory {
+        match approxlab_engine::limits::parse_memory(size) {
+            Ok(bytes) => approxlab_engine::limits::set_memory_budget(bytes),
+            Err(e) => {
+                eprintln!("error: --max-memory {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Err(e) = approxlab_engine::openblas::check() {
         eprintln!("error: {e}");
         return ExitCode::from(2);

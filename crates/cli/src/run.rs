@@ -66,8 +66,18 @@ pub fn install_ctrlc() {
     });
 }
 
+/// Most worker threads a run may ask for, per core: more only adds contention.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 pub fn init_threads(threads: usize) -> Result<()> {
-    let n = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if threads > MAX_THREADS_PER_CORE * cores {
+        anyhow::bail!(
+            "threads {threads}: more than {MAX_THREADS_PER_CORE} per core on this machine's {cores} cores (at most {}; 0 for one per core)",
+            MAX_THREADS_PER_CORE * cores
+        );
+    }
+    let n = if threads == 0 { cores } else { threads };
     // Building the global pool twice (e.g. in tests that call this twice) is harmless: the first one stays.
     let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
     Ok(())

@@ -1079,3 +1079,56 @@ fn only_the_newest_numbered_checkpoints_are_kept() {
     let all = train_ok(tmp.path(), "all", &[&args[..], &["--set", "output.keep_checkpoints=0"]].concat());
     assert_eq!(numbered(&all).len(), 9, "0 keeps every one: steps 0, 5, ..., 40");
 }
+
+/// A PNG whose header says `w` x `h` pixels, with no pixel data (a few dozen bytes): enough for a reader that looks at the header first.
+fn png_header_only(path: &Path, w: u32, h: u32) {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        let body = [kind, data].concat();
+        c.extend(&body);
+        c.extend(crc32(&body).to_be_bytes());
+        c
+    };
+    let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 0, 0, 0, 0]].concat();
+    // An IDAT with a compressed empty stream: readers look for the first one before they report the size.
+    let empty_zlib = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &empty_zlib), &chunk(b"IEND", &[])]
+        .concat();
+    std::fs::write(path, png).unwrap();
+}
+
+#[test]
+fn requests_too_large_for_the_machine_are_refused_before_allocating() {
+    let tmp = TempDir::new().unwrap();
+    let huge = tmp.path().join("huge.png");
+    png_header_only(&huge, 20_000, 20_000);
+    let huge_data = format!("image:{}", huge.display());
+    let cases: [(&[&str], &str); 7] = [
+        (&["--encoding", "fourier:100000000"], "400000002 features, more than max_features"),
+        (&["--encoding", "gaussian:100000000"], "200000000 features, more than max_features"),
+        (&["--batch", "1000000000"], "batch 1000000000"),
+        (&["--network", "mlp:1000x65536"], "parameters (with its gradients and optimizer state) needs"),
+        (&["--data", &huge_data], "20000 x 20000 pixels (400 megapixels)"),
+        (&["--threads", "10000"], "threads 10000: more than 4 per core"),
+        (&["--max-memory", "1M", "--batch", "100000"], "more than the limit of 1.0 MB"),
+    ];
+    for (extra, needle) in cases {
+        let started = Instant::now();
+        let e = train_error(extra, needle);
+        assert!(e.contains("--max-memory") || !needle.contains("limit"), "{extra:?}: {e}");
+        // A bound against the hang or the gigabytes these requests used to cause, not a speed test.
+        assert!(started.elapsed() < Duration::from_secs(20), "{extra:?} took {:?}", started.elapsed());
+    }
+    let e = expect_error(&["--max-memory", "lots", "train", "--steps", "1"], "--max-memory");
+    assert!(e.contains("'lots'"), "{e}");
+}

@@ -117,6 +117,10 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
         (r#"{"data": "curve", "steps": -3}"#, "steps -3: expected a whole number"),
         (r#"{"data": "curve", "network": "mlp:0x16"}"#, "network depth: must be at least 1"),
         (r#"{"data": "curve", "lr": "fast"}"#, "lr 'fast': expected a number"),
+        // Requests that used to abort the whole process on an allocation failure.
+        (r#"{"data": "mandelbrot", "batch": 1000000000, "steps": 5}"#, "of training buffers needs 1.6 TB"),
+        (r#"{"data": "mandelbrot", "encoding": "fourier:100000000"}"#, "more than max_features"),
+        (r#"{"data": "mandelbrot", "network": "mlp:1000x65536"}"#, "set --max-memory to change the limit"),
     ] {
         let (status, v) = json(&addr, "POST", "/api/runs", Some(body));
         assert_eq!(status, 400, "{body}: {v}");

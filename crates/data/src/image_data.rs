@@ -155,6 +155,9 @@ impl ImageDataset {
     }
 }
 
+/// Largest image a data set is made of: 8192 x 8192 pixels, 805 MB as RGB floats.
+pub const MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
+
 fn read_image(path: &Path) -> Result<DynamicImage, DataError> {
     let shown = path.display().to_string();
     let read_err = |e: std::io::Error| DataError::ImageRead { path: shown.clone(), reason: io_reason(&e) };
@@ -162,8 +165,23 @@ fn read_image(path: &Path) -> Result<DynamicImage, DataError> {
     if path.is_dir() {
         return Err(DataError::ImageRead { path: shown, reason: "is a directory".into() });
     }
-    let reader = image::ImageReader::open(path).map_err(read_err)?.with_guessed_format().map_err(read_err)?;
-    reader.decode().map_err(|e| DataError::ImageDecode { path: shown.clone(), reason: one_line(&e.to_string()) })
+    let open = || image::ImageReader::open(path).map_err(read_err)?.with_guessed_format().map_err(read_err);
+    // The header first: a huge image is refused before gigabytes are decoded and converted to floats.
+    if let Ok((w, h)) = open()?.into_dimensions() {
+        let pixels = w as u64 * h as u64;
+        if pixels > MAX_IMAGE_PIXELS {
+            return Err(DataError::invalid(
+                format!("image '{shown}'"),
+                format!(
+                    "{w} x {h} pixels ({} megapixels) is more than the limit of 8192 x 8192 ({} megapixels); \
+                     downscale the file first",
+                    pixels / 1_000_000,
+                    MAX_IMAGE_PIXELS / 1_000_000
+                ),
+            ));
+        }
+    }
+    open()?.decode().map_err(|e| DataError::ImageDecode { path: shown.clone(), reason: one_line(&e.to_string()) })
 }
 
 fn all_channels_equal(img: &DynamicImage) -> bool {

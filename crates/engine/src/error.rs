@@ -16,6 +16,9 @@ pub enum EngineError {
     /// Training produced a non-finite loss or gradient; the parameters are those before that step.
     #[error("training diverged at step {step} (learning rate {lr}): loss is {loss}; try a smaller --lr")]
     Diverged { step: u64, lr: f32, loss: f64 },
+    /// Something would need more memory (or other resources) than the limit allows; the message names it.
+    #[error("{0}")]
+    Limit(String),
     #[error("{path}: {source}")]
     Io {
         path: String,

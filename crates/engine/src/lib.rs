@@ -4,6 +4,7 @@
 pub mod encoding;
 pub mod error;
 pub mod gradcheck;
+pub mod limits;
 pub mod linalg;
 pub mod onednn;
 pub mod openblas;

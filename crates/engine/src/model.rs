@@ -109,7 +109,24 @@ impl Model {
             domain.iter().zip(&scale).map(|((lo, _), s)| (r0 as f64 - lo * *s as f64) as f32).collect();
         let ctx = BuildContext { input_dims: domain.len(), seed, max_features: config.max_features };
         let encoding = config.encoding.build(&ctx)?;
+        if encoding.output_dims() > config.max_features {
+            return Err(EngineError::config(
+                "encoding",
+                format!(
+                    "{} gives {} features, more than max_features {} (set model.max_features to allow more)",
+                    encoding.describe(),
+                    encoding.output_dims(),
+                    config.max_features
+                ),
+            ));
+        }
         let network = config.network.build(encoding.output_dims(), output_dims)?;
+        let n_params = encoding.n_params() as f64 + network.n_params() as f64;
+        // Parameters, gradients and the two Adam moments, all f32.
+        crate::limits::check_memory(
+            &format!("a model of {n_params} parameters (with its gradients and optimizer state)"),
+            n_params * 4.0 * 4.0,
+        )?;
         if config.head == Head::Softmax && output_dims < 2 {
             return Err(EngineError::config("head", "softmax needs at least 2 outputs (classes)"));
         }

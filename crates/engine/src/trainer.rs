@@ -125,6 +125,14 @@ impl Trainer {
                 "cross_entropy goes with the softmax head and the softmax head with cross_entropy",
             ));
         }
+        let m = &model;
+        let grad_encoded = if m.encoding.n_params() > 0 { m.encoded_dims() } else { 0 };
+        let per_sample =
+            m.input_dims() + m.encoded_dims() + grad_encoded + m.network.workspace_per_sample() + 3 * m.output_dims();
+        crate::limits::check_memory(
+            &format!("batch {} ({per_sample} floats per sample) of training buffers", config.batch),
+            config.batch as f64 * per_sample as f64 * 4.0,
+        )?;
         let enc_scale = config.encoding_lr_scale.unwrap_or(10.0);
         let groups = model.param_groups(enc_scale);
         let n = model.n_params();

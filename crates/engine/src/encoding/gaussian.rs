@@ -80,6 +80,18 @@ const CHUNK_ROWS: usize = 64;
 impl Gaussian {
     pub fn new(spec: &GaussianSpec, ctx: &BuildContext) -> Result<Self> {
         spec.validate()?;
+        // Checked here, before the frequencies are drawn, as well as by the model for every encoding.
+        if spec.features.saturating_mul(2) > ctx.max_features {
+            return Err(EngineError::config(
+                FIELD,
+                format!(
+                    "{} frequencies give {} features, more than max_features {} (set model.max_features to allow more)",
+                    spec.features,
+                    spec.features.saturating_mul(2),
+                    ctx.max_features
+                ),
+            ));
+        }
         let mut rng = rng::derived(ctx.seed, "gaussian");
         let normal = Normal::new(0.0f32, spec.sigma).map_err(|e| EngineError::config(FIELD, e.to_string()))?;
         // Pre-scaled by 2 pi so the hot loops do one multiply-add per entry.
