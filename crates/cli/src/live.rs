@@ -75,7 +75,11 @@ impl CliLab {
     ) -> Result<()> {
         let handle = std::thread::Builder::new().name(format!("train {}", live.id)).spawn(move || {
             let dir = live.dir.clone();
-            let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live));
+            // A panic (a bug) ends this run as failed, with its message; the server and the other runs go on.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live))
+            }))
+            .unwrap_or_else(|payload| Err(anyhow::anyhow!("internal error: {}", panic_message(payload.as_ref()))));
             finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);
             eprintln!("approxlab: {}: {}", live.id, live.progress().message.unwrap_or_default());
         })?;
@@ -325,6 +329,15 @@ pub fn live_run(
     let steps = config.budget.step_limit(data.len(), config.train.batch)?;
     let view = CliView::new(config, data)?;
     Ok(LiveRun::new(id.to_string(), dir.to_path_buf(), request, description, Box::new(view), &model.params, steps))
+}
+
+/// The text a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// A run's `summary.json`, or `null` when it has none (a run that stopped before writing one).

@@ -405,6 +405,7 @@ pub fn train_loop(
     };
     let frame_period = config.output.frame_seconds;
     let mut next_frame_at = frame_period;
+    let injected_panic = injected_panic_step(dir);
     // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
     // still has a good checkpoint.
     let mut checkpoint_due = true;
@@ -451,6 +452,9 @@ pub fn train_loop(
         match (&mut sampler, data.training_points()) {
             (Some(s), Some((xs, ys))) => s.fill(trainer.step * batch as u64, xs, ys, &mut inputs, &mut targets),
             _ => data.fill_batch(&mut trainer.rng, &mut inputs, &mut targets),
+        }
+        if injected_panic == Some(trainer.step) {
+            panic!("injected failure at step {} (APPROXLAB_INJECT_PANIC)", trainer.step);
         }
         let loss = trainer.compute_gradients(&inputs, &targets)?;
         if checkpoint_due && loss.is_finite() {
@@ -604,6 +608,14 @@ pub fn train_loop(
     let text = serde_json::to_string_pretty(&summary)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("summary.json"), text.as_bytes())?;
     Ok(RunOutcome { status, exit_code })
+}
+
+/// Fault injection for the tests that show a failing run cannot take others down: `APPROXLAB_INJECT_PANIC=NAME@STEP`
+/// makes the run whose directory name ends with NAME (e.g. `web-run-2`) panic at STEP.
+fn injected_panic_step(dir: &Path) -> Option<u64> {
+    let spec = std::env::var("APPROXLAB_INJECT_PANIC").ok()?;
+    let (name, step) = spec.rsplit_once('@')?;
+    dir.file_name()?.to_str()?.ends_with(name).then(|| step.parse().ok()).flatten()
 }
 
 /// Deletes all but the newest `keep` numbered checkpoints (`step-N.safetensors`) in `dir`; `keep` 0 keeps them all.

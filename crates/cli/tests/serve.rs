@@ -21,8 +21,13 @@ impl Drop for Served {
 
 /// Starts the binary with `args` and reads the page's address from the first line that has one.
 fn start(args: &[&str]) -> Served {
+    start_with_env(args, &[])
+}
+
+fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_approxlab"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -276,4 +281,29 @@ fn train_serve_publishes_the_cli_run_and_exits_on_ctrl_c() {
     let status = wait_exit(&mut served.child, 30);
     assert!(status.success(), "{status:?}");
     assert!(out.path().join("served/checkpoints/latest.safetensors").exists());
+}
+
+#[test]
+fn a_run_that_fails_ends_as_failed_and_the_others_train_on() {
+    let out = tempfile::tempdir().unwrap();
+    let args = ["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2"];
+    // run-2 panics at step 30, as a bug in the training loop would.
+    let served = start_with_env(&args, &[("APPROXLAB_INJECT_PANIC", "web-run-2@30")]);
+    let addr = served.addr.clone();
+    let long = r#"{"data": "curve", "network": "mlp:2x16", "steps": 100000000}"#;
+    assert_eq!(json(&addr, "POST", "/api/runs", Some(long)).0, 201);
+    assert_eq!(json(&addr, "POST", "/api/runs", Some(long)).0, 201);
+    wait_for("run-2 to fail", 60, || json(&addr, "GET", "/api/runs/run-2", None).1["status"] == "failed");
+    let (_, failed) = json(&addr, "GET", "/api/runs/run-2", None);
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(message.contains("internal error") && message.contains("injected failure at step 30"), "{failed}");
+    // run-1 goes on training, and the server goes on answering.
+    let step = |run: &str| json(&addr, "GET", &format!("/api/runs/{run}"), None).1["step"].as_u64().unwrap_or(0);
+    let before = step("run-1");
+    wait_for("run-1 to train on", 60, || step("run-1") > before + 20);
+    assert_eq!(json(&addr, "GET", "/api/runs/run-1", None).1["status"], "running");
+    let (status, _) = json(&addr, "POST", "/api/runs", Some(r#"{"data": "curve", "network": "mlp:2x16", "steps": 5}"#));
+    assert_eq!(status, 201, "a new run starts after the failure");
+    wait_for("run-3 to finish", 60, || json(&addr, "GET", "/api/runs/run-3", None).1["status"] == "finished");
+    assert_eq!(json(&addr, "POST", "/api/runs/run-1/stop", None).0, 200);
 }
