@@ -2,6 +2,7 @@
 //! own and publish into a [`LiveRun`], and the renderers of `render.rs` draw them.
 
 use crate::config::{self, ConfigFlags, RunConfig};
+use crate::queue::{RunQueue, Turn};
 use crate::render::{self, RenderOptions};
 use crate::run;
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,12 +49,14 @@ pub struct CliLab {
     pub data_dir: Option<PathBuf>,
     pub upload_dir: PathBuf,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    queue: Arc<RunQueue>,
 }
 
 impl CliLab {
-    pub fn new(out: PathBuf, data_dir: Option<PathBuf>) -> CliLab {
+    /// `max_runs` page runs train at once; the others wait in order.
+    pub fn new(out: PathBuf, data_dir: Option<PathBuf>, max_runs: usize) -> CliLab {
         let upload_dir = out.join("uploads");
-        CliLab { out, data_dir, upload_dir, threads: Mutex::new(Vec::new()) }
+        CliLab { out, data_dir, upload_dir, threads: Mutex::new(Vec::new()), queue: Arc::new(RunQueue::new(max_runs)) }
     }
 
     /// Waits for every run started from the page (they stop by themselves on Ctrl-C).
@@ -73,7 +76,22 @@ impl CliLab {
         mut trainer: approxlab_engine::Trainer,
         wall_before: f64,
     ) -> Result<()> {
+        let (queue, ticket) = (self.queue.clone(), self.queue.ticket());
         let handle = std::thread::Builder::new().name(format!("train {}", live.id)).spawn(move || {
+            let limit = queue.limit();
+            let turn = queue.wait(
+                ticket,
+                || live.stop_requested() || run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst),
+                |ahead| {
+                    let runs = if ahead == 1 { "run" } else { "runs" };
+                    let message = format!(
+                        "queued: {ahead} {runs} ahead ({limit} at a time; approxlab serve --max-runs N changes it)"
+                    );
+                    live.set_status("queued", Some(message));
+                },
+            );
+            // Stopped (or Ctrl-C) while queued: the loop below ends at once and writes the run's summary.
+            live.set_status("starting", None);
             let dir = live.dir.clone();
             // A panic (a bug) ends this run as failed, with its message; the server and the other runs go on.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -81,6 +99,9 @@ impl CliLab {
             }))
             .unwrap_or_else(|payload| Err(anyhow::anyhow!("internal error: {}", panic_message(payload.as_ref()))));
             finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);
+            if turn == Turn::Started {
+                queue.done();
+            }
             eprintln!("approxlab: {}: {}", live.id, live.progress().message.unwrap_or_default());
         })?;
         self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);

@@ -5,6 +5,7 @@ mod compare;
 mod config;
 mod live;
 mod media;
+mod queue;
 mod render;
 mod run;
 mod sampler;
@@ -68,6 +69,9 @@ enum Command {
         /// Training threads (0: one per core)
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Runs from the page that train at once; later ones wait in order (default: one per two cores)
+        #[arg(long, value_name = "N")]
+        max_runs: Option<usize>,
     },
     /// Continue a run from its latest checkpoint
     Resume {
@@ -211,14 +215,18 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Serve { listen, open, out, data_dir, threads } => {
+        Command::Serve { listen, open, out, data_dir, threads, max_runs } => {
+            if max_runs == Some(0) {
+                anyhow::bail!("--max-runs: must be at least 1, got 0");
+            }
             run::init_threads(threads)?;
             if let Some(d) = &data_dir {
                 if !d.is_dir() {
                     anyhow::bail!("--data-dir {}: no such directory", d.display());
                 }
             }
-            let lab = Arc::new(live::CliLab::new(out, data_dir));
+            let limit = max_runs.unwrap_or_else(queue::RunQueue::default_limit);
+            let lab = Arc::new(live::CliLab::new(out, data_dir, limit));
             let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
             live::load_existing_runs(&lab.out, state.clone());
             run::install_ctrlc();
@@ -362,7 +370,7 @@ fn train_served(
 ) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
     let (data, mut trainer, dir) = run::prepare(&config)?;
-    let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None));
+    let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None, crate::queue::RunQueue::default_limit()));
     let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
     let request = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
     let live_run = live::live_run("run-1", &dir, request, &config, data.clone(), &trainer.model)?;

@@ -307,3 +307,31 @@ fn a_run_that_fails_ends_as_failed_and_the_others_train_on() {
     wait_for("run-3 to finish", 60, || json(&addr, "GET", "/api/runs/run-3", None).1["status"] == "finished");
     assert_eq!(json(&addr, "POST", "/api/runs/run-1/stop", None).0, 200);
 }
+
+#[test]
+fn runs_beyond_the_limit_wait_in_order_and_start_when_a_place_is_free() {
+    let out = tempfile::tempdir().unwrap();
+    let served = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--max-runs", "1"]);
+    let addr = served.addr.clone();
+    let long = r#"{"data": "curve", "network": "mlp:2x16", "steps": 100000000}"#;
+    let short = r#"{"data": "curve", "network": "mlp:2x16", "steps": 20}"#;
+    for body in [long, short, short] {
+        assert_eq!(json(&addr, "POST", "/api/runs", Some(body)).0, 201);
+    }
+    let status = |run: &str| json(&addr, "GET", &format!("/api/runs/{run}"), None).1;
+    wait_for("run-3 to be queued behind two", 30, || {
+        status("run-3")["message"].as_str().is_some_and(|m| m.starts_with("queued: 2 runs ahead"))
+    });
+    assert_eq!(status("run-2")["status"], "queued", "{}", status("run-2"));
+    assert!(status("run-2")["message"].as_str().unwrap().contains("1 run ahead"), "{}", status("run-2"));
+    assert_eq!(status("run-2")["step"], 0);
+    // A queued run can be stopped: it gives up its place without training.
+    assert_eq!(json(&addr, "POST", "/api/runs/run-2/stop", None).0, 200);
+    wait_for("run-2 to stop", 30, || status("run-2")["status"] == "stopped");
+    assert_eq!(status("run-2")["step"], 0);
+    assert_eq!(status("run-3")["status"], "queued");
+    // When the long run stops, the next one in line trains.
+    assert_eq!(json(&addr, "POST", "/api/runs/run-1/stop", None).0, 200);
+    wait_for("run-3 to finish", 60, || status("run-3")["status"] == "finished");
+    assert_eq!(status("run-3")["step"], 20);
+}

@@ -175,7 +175,7 @@ class Run {
     this.connect();
   }
 
-  get running() { return ['starting', 'running'].includes(this.status); }
+  get running() { return ['queued', 'starting', 'running'].includes(this.status); }
 
   makeCard() {
     const card = document.createElement('div');

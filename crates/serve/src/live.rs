@@ -233,6 +233,16 @@ impl LiveRun {
         self.paused.load(Ordering::Relaxed)
     }
 
+    /// Sets the status and message shown on the page before training starts (e.g. `queued`, with the place).
+    pub fn set_status(&self, status: &str, message: Option<String>) {
+        {
+            let mut p = lock(&self.progress);
+            p.status = status.to_string();
+            p.message = message;
+        }
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
     /// Publishes progress and the current weights; the training loop calls it about every [`PUBLISH_PERIOD`].
     pub fn publish(&self, point: Point, params: &[f32]) {
         {
