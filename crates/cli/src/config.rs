@@ -413,9 +413,10 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
         put("train.precision", to_value(&setting))?;
     }
     let floats = [
-        ("train.lr", flags.lr),
-        ("train.clip_grad_norm", flags.clip_grad_norm),
-        ("train.encoding_lr_scale", flags.encoding_lr_scale),
+        ("train.lr", flags.lr.map(f64::from)),
+        ("train.clip_grad_norm", flags.clip_grad_norm.map(f64::from)),
+        ("train.encoding_lr_scale", flags.encoding_lr_scale.map(f64::from)),
+        ("output.frame_seconds", flags.frame_seconds),
     ];
     for (key, v) in floats {
         if let Some(v) = v {
@@ -425,7 +426,7 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
                     key.rsplit('.').next().unwrap_or(key).replace('_', "-")
                 );
             }
-            put(key, toml::Value::Float(v as f64))?;
+            put(key, toml::Value::Float(v))?;
         }
     }
     let ints = [

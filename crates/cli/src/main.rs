@@ -189,7 +189,10 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("approxlab: internal error: {info}. Please report this.");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     if let Some(size) = &cli.max_memory {
         match approxlab_engine::limits::parse_memory(size) {
             Ok(bytes) => approxlab_engine::limits::set_memory_budget(bytes),
@@ -211,6 +214,28 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Help and version print as clap has them; a usage error is one line, like every other error, with clap's tip
+/// (e.g. how to pass a negative number) kept and the usage summary left to `--help`.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: bad arguments").to_string();
+    let tips: Vec<&str> = lines.filter(|l| l.starts_with("tip:")).collect();
+    let mut line = first;
+    for tip in tips {
+        line += &format!("; {tip}");
+    }
+    eprintln!("{line} (approxlab --help lists the options)");
+    ExitCode::from(2)
 }
 
 fn dispatch(command: Command) -> Result<u8> {

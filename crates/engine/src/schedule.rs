@@ -35,12 +35,24 @@ impl Schedule {
             })?;
             v.parse().map_err(|_| EngineError::config("schedule", format!("'{s}': {what} must be a number, got '{v}'")))
         };
+        // Step counts are whole numbers: `as u64` would quietly turn -1 into 0 and 1.5 into 1.
+        let count = |i: usize, what: &str| -> Result<u64> {
+            let v = num(i, what)?;
+            if v >= 0.0 && v.fract() == 0.0 && v < u64::MAX as f64 {
+                Ok(v as u64)
+            } else {
+                Err(EngineError::config(
+                    "schedule",
+                    format!("'{s}': {what} must be a whole number of steps >= 0, got {v}"),
+                ))
+            }
+        };
         let sched = match (parts[0], parts.len()) {
             ("constant", 1) => Schedule::Constant,
-            ("step", 3) => Schedule::Step { every: num(1, "EVERY")? as u64, gamma: num(2, "GAMMA")? as f32 },
+            ("step", 3) => Schedule::Step { every: count(1, "EVERY")?, gamma: num(2, "GAMMA")? as f32 },
             ("exp" | "exponential", 2) => Schedule::Exponential { gamma: num(1, "GAMMA")? as f32 },
             ("cosine", 1..=3) => Schedule::Cosine {
-                warmup: if parts.len() > 1 { num(1, "WARMUP")? as u64 } else { 0 },
+                warmup: if parts.len() > 1 { count(1, "WARMUP")? } else { 0 },
                 total: None,
                 min_lr: if parts.len() > 2 { num(2, "MIN_LR")? as f32 } else { 0.0 },
             },
