@@ -611,4 +611,69 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use super::super::parse_config_text;
+        use proptest::prelude::*;
+
+        /// Lines of a config: known and unknown keys with values of every TOML type, and broken syntax.
+        fn line() -> impl Strategy<Value = String> {
+            let key = prop::sample::select(vec![
+                "seed",
+                "threads",
+                "name",
+                "[data]",
+                "[model]",
+                "[train]",
+                "[budget]",
+                "[output]",
+                "kind",
+                "depth",
+                "lr",
+                "batch",
+                "steps",
+                "time",
+                "encoding",
+                "network",
+                "precision",
+                "bogus",
+                "[[x]]",
+                "",
+            ]);
+            let value = prop::sample::select(vec![
+                "= 1",
+                "= -1",
+                "= 1e400",
+                "= \"mandelbrot\"",
+                "= \"x\"",
+                "= true",
+                "= [1, 2]",
+                "= { type = \"mlp\" }",
+                "= { type = \"fourier\", order = -3 }",
+                "= nan",
+                "= inf",
+                "=",
+                "= \"",
+                "= 99999999999999999999",
+                "",
+            ]);
+            (key, value).prop_map(|(k, v)| if k.starts_with('[') { k.to_string() } else { format!("{k} {v}") })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn config_text_parses_or_is_a_one_line_error(lines in prop::collection::vec(line(), 0..12)) {
+                if let Err(e) = parse_config_text(&lines.join("\n"), "t.toml") {
+                    prop_assert!(!e.to_string().contains('\n'), "{e}");
+                }
+            }
+
+            #[test]
+            fn any_text_as_a_config_is_parsed_or_refused(text in "\\PC{0,200}") {
+                let _ = parse_config_text(&text, "t.toml");
+            }
+        }
+    }
 }

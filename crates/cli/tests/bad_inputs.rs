@@ -5,8 +5,10 @@
 //! `docs/reliability.md` lists every case with its message; `APPROXLAB_BLESS=1 cargo test --release --test
 //! bad_inputs` rewrites that table, and this test fails when a case is missing from it.
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,7 +68,15 @@ fn check_cli(case: &str, args: Vec<String>, dir: &Path, tmp: &Path) -> Outcome {
         assert!(!stderr.contains(bad), "{case}: {stderr}");
     }
     assert!(took < TIME_BOUND, "{case}: {took:?}");
-    Outcome { case: case.to_string(), message: normalise(lines[0].trim_start_matches("error: "), tmp) }
+    Outcome { case: case.to_string(), message: shorten(&normalise(lines[0].trim_start_matches("error: "), tmp)) }
+}
+
+/// Messages that quote a very long input are cut for the table.
+fn shorten(message: &str) -> String {
+    match message.char_indices().nth(400) {
+        Some((i, _)) => format!("{} ...", &message[..i]),
+        None => message.to_string(),
+    }
 }
 
 /// Temporary paths and machine sizes vary between runs; the table shows them as placeholders.
@@ -390,21 +400,7 @@ fn api_cases() -> Vec<(&'static str, &'static str, &'static str, Option<&'static
 }
 
 fn http(addr: &str, host: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(TIME_BOUND)).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let status = String::from_utf8_lossy(&raw[..split]).split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, raw[split + 4..].to_vec())
+    common::http_as(addr, host, method, path, body)
 }
 
 fn api_outcomes(tmp: &Path) -> Vec<Outcome> {
@@ -416,16 +412,7 @@ fn api_outcomes(tmp: &Path) -> Vec<Outcome> {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve printed no address");
-        if let Some(i) = line.find("http://") {
-            let rest = &line[i + 7..];
-            let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).unwrap_or(rest.len());
-            break rest[..end].to_string();
-        }
-    };
+    let addr = common::read_address(&mut stdout);
     // One real run, for the routes that need one.
     let (status, _) =
         http(&addr, &addr, "POST", "/api/runs", Some(r#"{"data": "curve", "network": "mlp:2x16", "steps": 3}"#));
@@ -445,7 +432,7 @@ fn api_outcomes(tmp: &Path) -> Vec<Outcome> {
         let message = v["error"].as_str().unwrap_or_else(|| panic!("{case}: no error line: {v}")).to_string();
         assert!(!message.contains('\n') && !message.contains("panicked"), "{case}: {message}");
         assert!(started.elapsed() < TIME_BOUND, "{case}");
-        outcomes.push(Outcome { case: format!("API {case} ({status})"), message: normalise(&message, tmp) });
+        outcomes.push(Outcome { case: format!("API {case} ({status})"), message: shorten(&normalise(&message, tmp)) });
     }
     // Still up, and still training.
     let (status, _) = http(&addr, &addr, "GET", "/api/runs", None);
@@ -476,6 +463,10 @@ fn every_bad_input_is_a_one_line_error_within_bounds() {
             outcomes.push(check_cli(&format!("train {flag} {value}"), args, &tmp, &tmp));
         }
     }
+    let deep = format!("curve:{}x{}", "(".repeat(20_000), ")".repeat(20_000));
+    outcomes.push(check_cli("train --data curve:(20000 deep)x", train(&out, &["--data", &deep]), &tmp, &tmp));
+    let long = format!("curve:{}", vec!["x"; 6000].join("+"));
+    outcomes.push(check_cli("train --data curve:x+x+... (12000 tokens)", train(&out, &["--data", &long]), &tmp, &tmp));
     for (case, extra) in file_cases(&tmp) {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         outcomes.push(check_cli(&case, train(&out, &extra), &tmp, &tmp));

@@ -1,8 +1,9 @@
 //! `approxlab serve` and `approxlab train --serve` as a user runs them: a real process, real HTTP, Ctrl-C.
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,36 +34,12 @@ fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Served {
         .spawn()
         .expect("approxlab starts");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "approxlab printed no address");
-        if let Some(i) = line.find("http://") {
-            let rest = &line[i + 7..];
-            let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).unwrap_or(rest.len());
-            break rest[..end].to_string();
-        }
-    };
+    let addr = common::read_address(&mut stdout);
     Served { child, addr, stdout }
 }
 
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, raw[split + 4..].to_vec())
+    common::http_as(addr, addr, method, path, body)
 }
 
 fn json(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {

@@ -186,7 +186,14 @@ struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     vars: &'a [&'a str],
+    /// How deep the parser has recursed (parentheses, function arguments, signs, exponents).
+    depth: usize,
 }
+
+/// Parsing and evaluation recurse: these bounds keep both far inside a thread's stack (an expression nested
+/// 20,000 deep used to overflow it and abort the process).
+const MAX_NESTING: usize = 200;
+const MAX_TOKENS: usize = 10_000;
 
 impl Parser<'_> {
     fn peek(&self) -> &Tok {
@@ -259,6 +266,16 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Node, String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!("nested more than {MAX_NESTING} levels deep at column {}", self.col()));
+        }
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, String> {
         match self.peek() {
             Tok::Op('-') => {
                 self.next();
@@ -354,7 +371,10 @@ impl Expr {
             return Err("the expression is empty".into());
         }
         let toks = tokenize(text)?;
-        let mut p = Parser { toks, pos: 0, vars: allowed };
+        if toks.len() > MAX_TOKENS {
+            return Err(format!("{} tokens is too long; at most {MAX_TOKENS}", toks.len()));
+        }
+        let mut p = Parser { toks, pos: 0, vars: allowed, depth: 0 };
         let root = p.sum()?;
         if *p.peek() != Tok::End {
             let wanted = if *p.peek() == Tok::Op(')') { "nothing (unbalanced ')')" } else { "an operator" };
@@ -421,5 +441,73 @@ mod tests {
         assert!(err("u $ v").contains("unexpected character '$'"));
         assert!(err("1.2.3").contains("malformed number"));
         assert!(err(" ").contains("empty"));
+    }
+
+    mod properties {
+        use super::super::Expr;
+        use proptest::prelude::*;
+
+        /// Pieces of the expression language, so that random strings are often nearly valid.
+        fn token() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "x",
+                "y",
+                "(",
+                ")",
+                "+",
+                "-",
+                "*",
+                "/",
+                "^",
+                "sin",
+                "cos",
+                "exp",
+                "abs",
+                "sqrt",
+                "2",
+                "0.5",
+                "1e308",
+                ",",
+                " ",
+                "pi",
+                "e",
+                "foo",
+                ".",
+                "9999999999",
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,120}") {
+                let _ = Expr::parse(&text, &["x"]);
+            }
+
+            #[test]
+            fn nearly_valid_expressions_parse_and_evaluate_without_panicking(tokens in prop::collection::vec(token(), 0..40), x in any::<f64>()) {
+                let text = tokens.concat();
+                if let Ok(e) = Expr::parse(&text, &["x", "y"]) {
+                    let _ = e.eval(&[x, 0.5]);
+                }
+            }
+
+            #[test]
+            fn the_longest_expressions_parse_evaluate_and_drop_on_a_test_thread(terms in 4000usize..5000) {
+                // A sum is a left-deep tree: as deep as it has terms. 10,000 tokens at most.
+                let text = vec!["x"; terms].join("+");
+                let e = Expr::parse(&text, &["x"]).unwrap();
+                prop_assert_eq!(e.eval(&[1.0]), terms as f64);
+                let longer = vec!["x"; 5001].join("+");
+                prop_assert!(Expr::parse(&longer, &["x"]).unwrap_err().contains("too long"));
+            }
+
+            #[test]
+            fn deep_nesting_is_refused_or_parsed_without_overflowing_the_stack(depth in 0usize..20_000) {
+                let text = format!("{}x{}", "(".repeat(depth), ")".repeat(depth));
+                let _ = Expr::parse(&text, &["x"]);
+            }
+        }
     }
 }
