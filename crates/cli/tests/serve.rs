@@ -263,7 +263,7 @@ fn train_serve_publishes_the_cli_run_and_exits_on_ctrl_c() {
 #[test]
 fn a_run_that_fails_ends_as_failed_and_the_others_train_on() {
     let out = tempfile::tempdir().unwrap();
-    let args = ["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2"];
+    let args = ["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2", "--max-runs", "3"];
     // run-2 panics at step 30, as a bug in the training loop would.
     let served = start_with_env(&args, &[("APPROXLAB_INJECT_PANIC", "web-run-2@30")]);
     let addr = served.addr.clone();
