@@ -2,7 +2,7 @@
 //! own and publish into a [`LiveRun`], and the renderers of `render.rs` draw them.
 
 use crate::config::{self, ConfigFlags, RunConfig};
-use crate::queue::{RunQueue, Turn};
+use crate::queue::RunQueue;
 use crate::render::{self, RenderOptions};
 use crate::run;
 use anyhow::{anyhow, bail, Context, Result};
@@ -99,9 +99,8 @@ impl CliLab {
             }))
             .unwrap_or_else(|payload| Err(anyhow::anyhow!("internal error: {}", panic_message(payload.as_ref()))));
             finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);
-            if turn == Turn::Started {
-                queue.done();
-            }
+            // The place goes to the next run (also if anything above panicked).
+            drop(turn);
             eprintln!("approxlab: {}: {}", live.id, live.progress().message.unwrap_or_default());
         })?;
         self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);

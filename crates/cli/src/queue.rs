@@ -25,12 +25,20 @@ struct State {
 pub struct Ticket(u64);
 
 /// What waiting for a turn came to.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Turn {
-    /// The run may train; call [`RunQueue::done`] when it ends.
-    Started,
+    /// The run may train; its place is freed when the slot is dropped, however the run ends.
+    Started(#[allow(dead_code)] Slot),
     /// `give_up` said so before the turn came; the ticket is returned.
     GaveUp,
+}
+
+/// A place taken in the queue: dropping it hands the place to the next ticket (also when the run panics).
+pub struct Slot(std::sync::Arc<RunQueue>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.done();
+    }
 }
 
 impl RunQueue {
@@ -71,7 +79,12 @@ impl RunQueue {
 
     /// Waits until it is this ticket's turn and a place is free, or until `give_up` returns true (asked every
     /// 100 ms and whenever the queue changes); `on_wait` is told how many runs are ahead whenever that changes.
-    pub fn wait(&self, ticket: Ticket, give_up: impl Fn() -> bool, on_wait: impl Fn(usize)) -> Turn {
+    pub fn wait(
+        self: &std::sync::Arc<Self>,
+        ticket: Ticket,
+        give_up: impl Fn() -> bool,
+        on_wait: impl Fn(usize),
+    ) -> Turn {
         let mut shown = None;
         let mut s = self.lock();
         loop {
@@ -80,7 +93,7 @@ impl RunQueue {
                 s.next += 1;
                 Self::skip_cancelled(&mut s);
                 self.changed.notify_all();
-                return Turn::Started;
+                return Turn::Started(Slot(self.clone()));
             }
             if give_up() {
                 s.cancelled.insert(ticket.0);
@@ -101,7 +114,7 @@ impl RunQueue {
     }
 
     /// A run that started has ended: its place goes to the next ticket.
-    pub fn done(&self) {
+    fn done(&self) {
         let mut s = self.lock();
         s.active = s.active.saturating_sub(1);
         self.changed.notify_all();
@@ -125,16 +138,17 @@ mod tests {
         let q = Arc::new(RunQueue::new(1));
         let first = q.ticket();
         assert_eq!(q.ahead(&first), 0);
-        assert_eq!(q.wait(first, || false, |_| {}), Turn::Started);
+        let first_slot = q.wait(first, || false, |_| {});
+        assert!(matches!(first_slot, Turn::Started(_)));
         let (second, third) = (q.ticket(), q.ticket());
         assert_eq!((q.ahead(&second), q.ahead(&third)), (1, 2));
         let order = Arc::new(Mutex::new(Vec::new()));
         let spawn = |ticket: Ticket, name: &'static str| {
             let (q, order) = (q.clone(), order.clone());
             std::thread::spawn(move || {
-                assert_eq!(q.wait(ticket, || false, |_| {}), Turn::Started);
+                let slot = q.wait(ticket, || false, |_| {});
+                assert!(matches!(slot, Turn::Started(_)));
                 order.lock().unwrap().push(name);
-                q.done();
             })
         };
         // The third is waiting first, but the second goes first.
@@ -143,7 +157,7 @@ mod tests {
         let t2 = spawn(second, "second");
         std::thread::sleep(Duration::from_millis(50));
         assert!(order.lock().unwrap().is_empty(), "nothing starts while the first one trains");
-        q.done();
+        drop(first_slot);
         t2.join().unwrap();
         t3.join().unwrap();
         assert_eq!(*order.lock().unwrap(), ["second", "third"]);
@@ -152,7 +166,7 @@ mod tests {
     #[test]
     fn a_run_stopped_while_queued_gives_up_its_place() {
         let q = Arc::new(RunQueue::new(1));
-        assert_eq!(q.wait(q.ticket(), || false, |_| {}), Turn::Started);
+        let first = q.wait(q.ticket(), || false, |_| {});
         let (second, third) = (q.ticket(), q.ticket());
         let stop = Arc::new(AtomicBool::new(false));
         let waiter = {
@@ -160,9 +174,14 @@ mod tests {
             std::thread::spawn(move || q.wait(second, || stop.load(Ordering::SeqCst), |_| {}))
         };
         stop.store(true, Ordering::SeqCst);
-        assert_eq!(waiter.join().unwrap(), Turn::GaveUp);
+        assert!(matches!(waiter.join().unwrap(), Turn::GaveUp));
         assert_eq!(q.ahead(&third), 1, "only the running one is ahead now");
-        q.done();
-        assert_eq!(q.wait(third, || false, |_| {}), Turn::Started);
+        // A run that panics drops its slot too.
+        let panicked = std::thread::spawn(move || {
+            let _slot = first;
+            panic!("a run that fails");
+        });
+        assert!(panicked.join().is_err());
+        assert!(matches!(q.wait(third, || false, |_| {}), Turn::Started(_)));
     }
 }

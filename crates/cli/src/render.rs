@@ -79,6 +79,10 @@ pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<R
         bail!("--window applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
     }
     let (w, h) = opts.size.unwrap_or_else(|| default_size(data, opts.window.as_ref()));
+    // The picture, the points and the predictions of its pixels (rendered in tiles, but counted whole: a bound).
+    let per_pixel = 3 + 4 * (data.input_dims() + data.output_dims());
+    approxlab_engine::limits::check_memory(&format!("a render of {w}x{h}"), w as f64 * h as f64 * per_pixel as f64)
+        .map_err(|e| anyhow!("{e}"))?;
     let captioned = |img: RgbImage| -> Result<RgbImage> {
         if opts.caption.is_empty() {
             Ok(img)

@@ -40,11 +40,13 @@ pub fn install_ctrlc() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let on_signal = |signal: i32| {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                eprintln!("approxlab: interrupted again, exiting without saving");
+            // The signal first, so that a loop that sees INTERRUPTED also sees which one.
+            let first = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+            if INTERRUPTED.swap(true, Ordering::SeqCst) || !first {
+                // After SIGHUP the terminal may be gone: a failed write must not end this thread.
+                let _ = writeln!(std::io::stderr(), "approxlab: interrupted again, exiting without saving");
                 std::process::exit(128 + signal);
             }
-            SIGNAL.store(signal, Ordering::SeqCst);
         };
         #[cfg(unix)]
         {
@@ -353,6 +355,7 @@ pub fn train_loop(
     let mut log = MetricsLog::open(dir)?;
     let frames = FrameWriter::start(config, data.clone(), dir)?;
     let ckpt_path = dir.join(CHECKPOINT);
+    let session_start = trainer.step;
     let save = |trainer: &Trainer, wall: f64| -> Result<()> {
         let extra = json!({ "wall_s": wall });
         checkpoint::save(&ckpt_path, trainer, extra.clone())?;
@@ -360,7 +363,7 @@ pub fn train_loop(
         if every > 0 && trainer.step.is_multiple_of(every) {
             let numbered = dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.step));
             checkpoint::save(&numbered, trainer, extra)?;
-            prune_numbered_checkpoints(&dir.join("checkpoints"), config.output.keep_checkpoints)?;
+            prune_numbered_checkpoints(&dir.join("checkpoints"), config.output.keep_checkpoints, session_start);
         }
         Ok(())
     };
@@ -618,26 +621,33 @@ fn injected_panic_step(dir: &Path) -> Option<u64> {
     dir.file_name()?.to_str()?.ends_with(name).then(|| step.parse().ok()).flatten()
 }
 
-/// Deletes all but the newest `keep` numbered checkpoints (`step-N.safetensors`) in `dir`; `keep` 0 keeps them all.
-pub fn prune_numbered_checkpoints(dir: &Path, keep: usize) -> Result<()> {
+/// Deletes all but the newest `keep` numbered checkpoints (`step-N.safetensors`) in `dir` among those from step
+/// `since` on (the steps of this session: what earlier sessions kept, e.g. of a run made before the setting existed,
+/// is left alone); `keep` 0 keeps them all. A file that cannot be listed or deleted is reported and skipped: the run
+/// goes on.
+pub fn prune_numbered_checkpoints(dir: &Path, keep: usize, since: u64) {
     if keep == 0 {
-        return Ok(());
+        return;
     }
-    let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot list checkpoints", dir.display()))?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return eprintln!("approxlab: {}: cannot list checkpoints to prune: {e}", dir.display()),
+    };
     let mut numbered: Vec<(u64, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()?;
-            Some((step, e.path()))
+            let step: u64 = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()?;
+            (step >= since).then(|| (step, e.path()))
         })
         .collect();
     numbered.sort();
     let excess = numbered.len().saturating_sub(keep);
     for (_, path) in &numbered[..excess] {
-        std::fs::remove_file(path).with_context(|| format!("{}: cannot delete an old checkpoint", path.display()))?;
+        if let Err(e) = std::fs::remove_file(path) {
+            eprintln!("approxlab: {}: cannot delete an old checkpoint: {e}", path.display());
+        }
     }
-    Ok(())
 }
 
 fn last_checkpoint_step(path: &Path) -> Option<u64> {

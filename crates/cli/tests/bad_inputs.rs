@@ -328,7 +328,7 @@ fn file_cases(tmp: &Path) -> Vec<(String, Vec<String>)> {
 /// Commands other than `train`, with bad arguments.
 fn command_cases(tmp: &Path, run: &Path) -> Vec<(String, Vec<String>)> {
     let t = |s: &str| s.replace("TMP", &tmp.display().to_string()).replace("RUN", &run.display().to_string());
-    let list: [(&str, &str); 22] = [
+    let list: [(&str, &str); 23] = [
         ("resume: no such run", "resume TMP/nope"),
         ("resume: a folder that is not a run", "resume TMP"),
         ("resume: bad steps", "resume RUN --steps=-4"),
@@ -338,6 +338,7 @@ fn command_cases(tmp: &Path, run: &Path) -> Vec<(String, Vec<String>)> {
         ("render: bad window", "render RUN --window 1,0,0,1 --out TMP/r.png"),
         ("render: huge size", "render RUN --size 100000x100000 --out TMP/r.png"),
         ("render: unknown colormap", "render RUN --colormap nope --out TMP/r.png"),
+        ("render: over the memory budget", "--max-memory 10M render RUN --size 4000x4000 --out TMP/r.png"),
         ("truth: unknown data", "truth lottery --out TMP/t.png"),
         ("truth: bad key", "truth mandelbrot --set depth=-3 --out TMP/t.png"),
         ("zoom: a negative width", "zoom RUN --center 0,0 --to-width=-1 --out TMP/z.mp4"),

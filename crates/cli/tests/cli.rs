@@ -1074,6 +1074,13 @@ fn only_the_newest_numbered_checkpoints_are_kept() {
         ["step-00000030.safetensors", "step-00000035.safetensors", "step-00000040.safetensors"]
     );
     assert!(kept.join("checkpoints/latest.safetensors").is_file());
+    // Resumed, the run prunes what this session writes and leaves the earlier sessions' checkpoints alone.
+    approxlab().args(["resume", kept.to_str().unwrap(), "--steps", "60", "--quiet"]).assert().success();
+    assert_eq!(
+        numbered(&kept),
+        ["step-00000030", "step-00000035", "step-00000050", "step-00000055", "step-00000060"]
+            .map(|s| format!("{s}.safetensors"))
+    );
     let default = train_ok(tmp.path(), "default", &args);
     assert_eq!(numbered(&default).len(), 5, "five by default");
     let all = train_ok(tmp.path(), "all", &[&args[..], &["--set", "output.keep_checkpoints=0"]].concat());

@@ -141,8 +141,9 @@ impl Model {
     pub fn input_dims(&self) -> usize {
         self.domain.len()
     }
-    /// Runs the network's dense products, in training and in [`Model::predict`], in `precision`.
-    pub fn set_precision(&mut self, precision: crate::precision::Precision) {
+    /// Runs the network's dense products, in training and in [`Model::predict`], in `precision`. Through
+    /// [`crate::Trainer::set_precision`], which also resizes the training buffers (their size depends on it).
+    pub(crate) fn set_precision(&mut self, precision: crate::precision::Precision) {
         self.network.set_precision(precision);
     }
     pub fn precision(&self) -> crate::precision::Precision {

@@ -12,23 +12,23 @@
 
 use libloading::Library;
 use std::cell::Cell;
-use std::ffi::{c_char, c_int, c_long};
+use std::ffi::{c_char, c_int};
 use std::sync::OnceLock;
 
 type GemmBf16 = unsafe extern "C" fn(
     c_char,
     c_char,
-    c_long,
-    c_long,
-    c_long,
+    i64,
+    i64,
+    i64,
     f32,
     *const u16,
-    c_long,
+    i64,
     *const u16,
-    c_long,
+    i64,
     f32,
     *mut f32,
-    c_long,
+    i64,
 ) -> c_int;
 
 /// `dnnl_version_t` of oneDNN 1.x-3.x.
@@ -110,7 +110,7 @@ impl OneDnn {
             }
         }
         let op = |t: bool| if t { b'T' as c_char } else { b'N' as c_char };
-        let int = |v: usize| c_long::try_from(v).unwrap_or(c_long::MAX);
+        let int = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         let beta = if accumulate { 1.0 } else { 0.0 };
         let status = (self.gemm_bf16)(
             op(trans_a),

@@ -75,24 +75,23 @@ async fn served_host(served: SocketAddr, request: axum::extract::Request, next: 
     }
 }
 
-/// The `Host` values that name this server: `localhost`, the loopback addresses and the address it listens on, with
-/// its port. Listening on all interfaces (`--host 0.0.0.0`), any IP address with the port is accepted too: names are
-/// what rebinding needs, and the machine's own addresses are not known here.
+/// The `Host` values that name this server: `localhost`, the loopback addresses and the address it listens on.
+/// Listening on all interfaces (`--host 0.0.0.0`), any IP address is accepted too: names are what rebinding needs,
+/// and the machine's own addresses are not known here. The port is not compared: a forwarded port (`ssh -L`,
+/// `docker -p`) arrives with another one, and rebinding is told apart by the name alone.
 pub fn host_is_served(host: &str, served: SocketAddr) -> bool {
     let host = host.trim().to_ascii_lowercase();
-    let (name, port) = match host.rsplit_once(':') {
+    let name = match host.rsplit_once(':') {
         Some((name, port)) if !name.ends_with(':') && (name.starts_with('[') == name.ends_with(']')) => {
-            match port.parse::<u16>() {
-                Ok(port) => (name.to_string(), port),
-                Err(_) => return false,
+            if port.parse::<u16>().is_err() {
+                return false;
             }
+            name.to_string()
         }
-        // No port: the default one (a bare IPv6 address has colons but no brackets and is not a valid Host).
-        _ => (host.clone(), 80),
+        // A bare IPv6 address has colons but no brackets: not a valid Host.
+        _ if host.contains(':') => return false,
+        _ => host.clone(),
     };
-    if port != served.port() {
-        return false;
-    }
     let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
     let listening = served.ip();
     match ip {

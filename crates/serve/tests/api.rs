@@ -534,7 +534,8 @@ async fn a_rebinding_page_is_refused_on_every_route() {
         ("GET", "/api/no-such-route"),
     ];
     for (method, uri) in routes {
-        for host in ["evil.example:8642", "evil.example", "localhost.evil.example:8642", "127.0.0.1:9999"] {
+        for host in ["evil.example:8642", "evil.example", "localhost.evil.example:8642", "127.0.0.1.evil.example:8642"]
+        {
             let mut req = Request::builder()
                 .method(method)
                 .uri(uri)
@@ -568,15 +569,30 @@ async fn a_rebinding_page_is_refused_on_every_route() {
 #[test]
 fn served_hosts_are_the_listening_address_and_loopback_names() {
     let loopback = "127.0.0.1:8642".parse().unwrap();
-    for ok in ["127.0.0.1:8642", "localhost:8642", "[::1]:8642", "127.0.0.2:8642", " Localhost:8642 "] {
+    // Any port: a forwarded one (ssh -L 9000:localhost:8642) arrives as another.
+    for ok in [
+        "127.0.0.1:8642",
+        "localhost:8642",
+        "[::1]:8642",
+        "127.0.0.2:8642",
+        " Localhost:8642 ",
+        "localhost:9000",
+        "localhost",
+    ] {
         assert!(host_is_served(ok, loopback), "{ok}");
     }
-    for bad in ["evil.example:8642", "localhost:8643", "localhost", "192.168.1.5:8642", "[::1:8642", "::1", ""] {
+    for bad in
+        ["evil.example:8642", "localhost.evil.example", "192.168.1.5:8642", "[::1:8642", "::1", "", "localhost:x"]
+    {
         assert!(!host_is_served(bad, loopback), "{bad}");
     }
     let lan = "192.168.1.5:80".parse().unwrap();
     assert!(host_is_served("192.168.1.5", lan) && host_is_served("192.168.1.5:80", lan));
-    assert!(!host_is_served("localhost:80", lan) && !host_is_served("evil.example", lan));
+    assert!(
+        !host_is_served("localhost:80", lan)
+            && !host_is_served("evil.example", lan)
+            && !host_is_served("10.1.1.1", lan)
+    );
     let all = "0.0.0.0:8642".parse().unwrap();
     for ok in ["10.0.0.7:8642", "localhost:8642", "[fe80::1]:8642", "127.0.0.1:8642"] {
         assert!(host_is_served(ok, all), "{ok}");

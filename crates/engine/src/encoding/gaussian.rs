@@ -92,6 +92,11 @@ impl Gaussian {
                 ),
             ));
         }
+        let entries = spec.features.saturating_mul(ctx.input_dims);
+        crate::limits::check_memory(
+            &format!("encoding gaussian:{} on {} inputs ({entries} frequencies)", spec.features, ctx.input_dims),
+            entries as f64 * 4.0,
+        )?;
         let mut rng = rng::derived(ctx.seed, "gaussian");
         let normal = Normal::new(0.0f32, spec.sigma).map_err(|e| EngineError::config(FIELD, e.to_string()))?;
         // Pre-scaled by 2 pi so the hot loops do one multiply-add per entry.
