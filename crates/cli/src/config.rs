@@ -127,6 +127,10 @@ pub struct OutputConfig {
     /// Render a frame every this many seconds of training instead (or as well); 0 for none.
     #[serde(default)]
     pub frame_seconds: f64,
+    /// About this many frames over the budget, denser at the start where learning is fastest (frame k at k^2/N^2 of
+    /// the budget); 0 for none. `--video` alone sets 60.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames: u32,
     /// Panels beside the learned function in frames: "truth", "error".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frame_panels: Vec<crate::render::Panel>,
@@ -153,13 +157,17 @@ pub struct Shot {
 
 impl OutputConfig {
     pub fn frames_enabled(&self) -> bool {
-        self.frame_every > 0 || self.frame_seconds > 0.0
+        self.frame_every > 0 || self.frame_seconds > 0.0 || self.frames > 0
     }
 
     /// The window of the shot that covers `step`, if a camera path is set.
     pub fn shot_window(&self, step: u64) -> Option<[f64; 4]> {
         self.shots.iter().find(|s| step <= s.until).or(self.shots.last()).map(|s| s.window)
     }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 fn default_out() -> PathBuf {
@@ -191,6 +199,7 @@ impl Default for OutputConfig {
             log_every: default_log_every(),
             frame_every: 0,
             frame_seconds: 0.0,
+            frames: 0,
             frame_panels: Vec::new(),
             frame_turn: false,
             shots: Vec::new(),

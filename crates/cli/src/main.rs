@@ -258,13 +258,14 @@ fn dispatch(command: Command) -> Result<u8> {
             live::serve(lab, state, listen.addr(), open)
         }
         Command::Train { flags, print_config, quiet, video, serve, listen } => {
-            let config = config::resolve(&flags)?;
+            let mut config = config::resolve(&flags)?;
+            if video && !config.output.frames_enabled() {
+                // About 60 frames over the budget, denser at the start.
+                config.output.frames = 60;
+            }
             if print_config {
                 print!("{}", config::to_toml(&config));
                 return Ok(0);
-            }
-            if video && !config.output.frames_enabled() {
-                anyhow::bail!("--video: the run renders no frames; add --frame-every N or --frame-seconds S");
             }
             let encode = |dir: &Path| -> Result<()> {
                 let v = media::encode_run_frames(dir)?;

@@ -409,6 +409,7 @@ pub fn train_loop(
     let frame_period = config.output.frame_seconds;
     let mut next_frame_at = frame_period;
     let injected_panic = injected_panic_step(dir);
+    let mut budget_frames = 0u32;
     // The starting point is checkpointed too (once its loss is known to be finite), so a run that diverges early
     // still has a good checkpoint.
     let mut checkpoint_due = true;
@@ -517,13 +518,20 @@ pub fn train_loop(
             log.write(json!({"step": step, "wall_s": wall(&start), "eval": m}))?;
         }
         let by_steps = config.output.frame_every > 0 && step.is_multiple_of(config.output.frame_every);
+        // Frame k of N at (k/N)^2 of the budget: dense at the start, where the picture changes fastest.
+        let by_budget = config.output.frames > 0 && {
+            let due = (config.output.frames as f32 * progress(step, &start).clamp(0.0, 1.0).sqrt()).floor() as u32;
+            let new = due > budget_frames;
+            budget_frames = budget_frames.max(due);
+            new
+        };
         let by_time = frame_period > 0.0 && start.elapsed().as_secs_f64() >= next_frame_at;
         if by_time {
             next_frame_at += frame_period
                 * ((start.elapsed().as_secs_f64() - next_frame_at) / frame_period).floor().max(0.0)
                 + frame_period;
         }
-        if by_steps || by_time {
+        if by_steps || by_time || by_budget {
             let caption = format!("step {step}  loss {:.3e}  lr {:.1e}", stats.loss, stats.lr);
             frames.submit(
                 step,

@@ -113,15 +113,24 @@ fn video_of_a_run_without_frames_is_a_clear_error() {
     assert!(e.contains("has no frames") && e.contains("--frame-every"), "{e}");
     let e = error_line(&approxlab().args(["video"]).arg(out.join("n")).args(["--format", "avi"]).output().unwrap());
     assert!(e.contains("avi") && e.contains("mp4"), "{e}");
-    let e = error_line(
-        &approxlab()
-            .args(["train", "--video", "--data", "curve", "--steps", "3"])
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap(),
-    );
-    assert!(e.contains("--frame-every"), "{e}");
+    // `--video` alone picks a cadence: about 60 frames over the budget, denser at the start.
+    approxlab()
+        .args(["train", "--video", "--data", "curve", "--steps", "300", "--threads", "1", "--name", "auto", "-q"])
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    let mut steps: Vec<u64> = std::fs::read_dir(out.join("auto/frames"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("step-")?.strip_suffix(".png")?.parse().ok())
+        .collect();
+    steps.sort();
+    assert!((50..=62).contains(&steps.len()), "{} frames: {steps:?}", steps.len());
+    assert!(out.join("auto/video.mp4").is_file());
+    let (first_half, last) = (steps.iter().filter(|s| **s < 150).count(), *steps.last().unwrap());
+    assert!(first_half > 2 * (steps.len() - first_half), "denser at the start: {steps:?}");
+    assert!(last >= 290, "the last frame near the end of the budget: {steps:?}");
 }
 
 #[test]
