@@ -130,6 +130,11 @@ pub fn zoom(args: &ZoomArgs) -> Result<VideoSummary> {
     let f = run::model_fn(&trainer.model);
     let panels: Vec<Panel> = if args.error { vec![Panel::Truth, Panel::Error] } else { vec![Panel::Truth] };
     let mut writer: Option<VideoWriter> = None;
+    // Drawn only on a terminal (indicatif hides it otherwise).
+    let bar = indicatif::ProgressBar::new(args.frames as u64).with_style(
+        indicatif::ProgressStyle::with_template("zoom {bar:30} {pos}/{len} frames  {elapsed} (eta {eta})")
+            .expect("a valid template"),
+    );
     for i in 0..args.frames {
         let window = zoom_window(center, w0, args.to_width, h as f64 / w as f64, i, args.frames)?;
         let caption = format!("learned  width {:.3e}", window.width());
@@ -141,7 +146,9 @@ pub fn zoom(args: &ZoomArgs) -> Result<VideoSummary> {
             );
         }
         writer.as_mut().expect("created above").push(&img).map_err(|e| anyhow!("{e}"))?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     writer.expect("at least one frame").finish().map_err(|e| anyhow!("{e}"))
 }
 
