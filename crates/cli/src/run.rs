@@ -40,13 +40,13 @@ pub fn install_ctrlc() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let on_signal = |signal: i32| {
-            // The signal first, so that a loop that sees INTERRUPTED also sees which one.
-            let first = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_ok();
-            if INTERRUPTED.swap(true, Ordering::SeqCst) || !first {
+            // The signal is recorded before the flag, so that a loop that sees INTERRUPTED also sees which one.
+            if SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                 // After SIGHUP the terminal may be gone: a failed write must not end this thread.
                 let _ = writeln!(std::io::stderr(), "approxlab: interrupted again, exiting without saving");
                 std::process::exit(128 + signal);
             }
+            INTERRUPTED.store(true, Ordering::SeqCst);
         };
         #[cfg(unix)]
         {

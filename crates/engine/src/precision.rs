@@ -2,7 +2,7 @@
 //! returned in f32) where the CPU has bf16 dot products and oneDNN is installed; everything else stays f32 (master
 //! weights, optimizer state, encodings, activations, head and loss).
 
-use crate::linalg::Op;
+use crate::linalg::{with_scratch, Op};
 use crate::onednn;
 use serde::{Deserialize, Serialize};
 
@@ -196,14 +196,18 @@ impl Operand<'_> {
 }
 
 thread_local! {
-    /// Rounded f32 operands of [`matmul_bf16`]: grown once to the largest operands seen, then reused.
-    static ROUNDED: std::cell::RefCell<(Vec<u16>, Vec<u16>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// Rounded f32 operands of [`matmul_bf16`], left and right: grown once to the largest operands seen, then reused.
+    static ROUNDED_A: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    static ROUNDED_B: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// The smallest row count, width or depth of a product worth running in bf16 (see [`worth_bf16`]).
+pub const BF16_MIN_DIM: usize = 16;
 
 /// Whether a dense product of these sizes runs in bf16: narrow products (a layer to a few outputs) gain nothing from
 /// bf16 and would lose precision where it matters most, next to the loss.
 pub fn worth_bf16(m: usize, n: usize, k: usize) -> bool {
-    m >= 16 && n >= 16 && k >= 16
+    m.min(n).min(k) >= BF16_MIN_DIM
 }
 
 /// `c[m, n] = (accumulate ? c : 0) + op(a)[m, k] op(b)[k, n]` with the operands rounded to bf16 and the products
@@ -227,30 +231,25 @@ pub fn matmul_bf16(
     let Ok(lib) = onednn::library() else {
         return matmul_f32(m, n, k, a, op_a, b, op_b, c, accumulate);
     };
-    let mut buffers = ROUNDED.take();
-    let done = {
-        let (ra, rb) = &mut buffers;
-        let a16 = rounded(a, m * k, ra);
-        let b16 = rounded(b, k * n, rb);
-        // Row-major leading dimensions of the stored operands: [m, k] or [k, m]; [k, n] or [n, k].
-        let lda = if op_a == Op::N { k } else { m };
-        let ldb = if op_b == Op::N { n } else { k };
-        // SAFETY: the asserts above keep both operands and `c` inside their slices; `c` aliases neither.
-        unsafe {
-            lib.gemm_bf16(
-                (m, n, k),
-                (a16.as_ptr(), op_a == Op::T, lda),
-                (b16.as_ptr(), op_b == Op::T, ldb),
-                c.as_mut_ptr(),
-                n,
-                accumulate,
-            )
-        }
-    };
-    ROUNDED.with_borrow_mut(|slot| {
-        if slot.0.capacity() + slot.1.capacity() < buffers.0.capacity() + buffers.1.capacity() {
-            *slot = buffers;
-        }
+    let done = with_scratch(&ROUNDED_A, |ra| {
+        with_scratch(&ROUNDED_B, |rb| {
+            let a16 = rounded(a, m * k, ra);
+            let b16 = rounded(b, k * n, rb);
+            // Row-major leading dimensions of the stored operands: [m, k] or [k, m]; [k, n] or [n, k].
+            let lda = if op_a == Op::N { k } else { m };
+            let ldb = if op_b == Op::N { n } else { k };
+            // SAFETY: `empty_product` checked that both operands and `c` cover their sizes; `c` aliases neither.
+            unsafe {
+                lib.gemm_bf16(
+                    (m, n, k),
+                    (a16.as_ptr(), op_a == Op::T, lda),
+                    (b16.as_ptr(), op_b == Op::T, ldb),
+                    c.as_mut_ptr(),
+                    n,
+                    accumulate,
+                )
+            }
+        })
     });
     if !done {
         matmul_f32(m, n, k, a, op_a, b, op_b, c, accumulate);

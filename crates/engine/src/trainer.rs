@@ -101,6 +101,21 @@ struct Buffers {
     grad_encoded: Vec<f32>,
 }
 
+impl Buffers {
+    /// Floats per sample of each buffer, in the order of [`Buffers::all_mut`]: what `resize` allocates and what the
+    /// memory check counts before it.
+    fn floats_per_sample(m: &Model) -> [usize; 7] {
+        let grad_encoded = if m.encoding.n_params() > 0 { m.encoded_dims() } else { 0 };
+        let (o, e) = (m.output_dims(), m.encoded_dims());
+        [m.input_dims(), e, m.network.workspace_per_sample(), o, o, o, grad_encoded]
+    }
+
+    fn all_mut(&mut self) -> [&mut Vec<f32>; 7] {
+        let Buffers { mapped, encoded, workspace, raw, pred, grad, grad_encoded } = self;
+        [mapped, encoded, workspace, raw, pred, grad, grad_encoded]
+    }
+}
+
 #[derive(Debug)]
 pub struct Trainer {
     pub model: Model,
@@ -117,7 +132,7 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    pub fn new(model: Model, config: TrainConfig) -> Result<Trainer> {
+    pub fn new(mut model: Model, config: TrainConfig) -> Result<Trainer> {
         config.validate()?;
         if config.loss.takes_logits() != (model.head == crate::head::Head::Softmax) {
             return Err(EngineError::config(
@@ -125,10 +140,7 @@ impl Trainer {
                 "cross_entropy goes with the softmax head and the softmax head with cross_entropy",
             ));
         }
-        let m = &model;
-        let grad_encoded = if m.encoding.n_params() > 0 { m.encoded_dims() } else { 0 };
-        let per_sample =
-            m.input_dims() + m.encoded_dims() + grad_encoded + m.network.workspace_per_sample() + 3 * m.output_dims();
+        let per_sample: usize = Buffers::floats_per_sample(&model).iter().sum();
         crate::limits::check_memory(
             &format!("batch {} ({per_sample} floats per sample) of training buffers", config.batch),
             config.batch as f64 * per_sample as f64 * 4.0,
@@ -139,7 +151,6 @@ impl Trainer {
         let optimizer = Optimizer::new(config.optimizer, n);
         let rng = rng::derived(model.seed, "data");
         let precision = config.precision.resolve();
-        let mut model = model;
         model.set_precision(precision.precision);
         let mut t = Trainer {
             model,
@@ -157,16 +168,9 @@ impl Trainer {
     }
 
     fn resize(&mut self, batch: usize) {
-        let m = &self.model;
-        let b = &mut self.buffers;
-        b.mapped.resize(batch * m.input_dims(), 0.0);
-        b.encoded.resize(batch * m.encoded_dims(), 0.0);
-        b.workspace.resize(batch * m.network.workspace_per_sample(), 0.0);
-        b.raw.resize(batch * m.output_dims(), 0.0);
-        b.pred.resize(batch * m.output_dims(), 0.0);
-        b.grad.resize(batch * m.output_dims(), 0.0);
-        if m.encoding.n_params() > 0 {
-            b.grad_encoded.resize(batch * m.encoded_dims(), 0.0);
+        let sizes = Buffers::floats_per_sample(&self.model);
+        for (buffer, per_sample) in self.buffers.all_mut().into_iter().zip(sizes) {
+            buffer.resize(batch * per_sample, 0.0);
         }
     }
 

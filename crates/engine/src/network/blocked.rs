@@ -56,11 +56,26 @@ pub(super) struct ForwardWeights<'a> {
 impl ForwardWeights<'_> {
     /// `z[rows, out] = x[rows, in] W_l^T` (no bias: the activation pass adds it).
     pub(super) fn product(&self, l: usize, x: &[f32], rows: usize, z: &mut [f32]) {
+        self.product_of(l, Operand::F32(x), rows, z)
+    }
+
+    /// [`ForwardWeights::product`] of an input that may be bf16 already (a hidden state saved in bf16): in bf16
+    /// where the layer is worth it, else in f32 (a bf16 input widened first).
+    pub(super) fn product_of(&self, l: usize, x: Operand, rows: usize, z: &mut [f32]) {
         let layer = &self.layers[l];
-        if let Some(w16) = self.bf16.as_ref().and_then(|w| w.layer(l, rows)) {
-            matmul_bf16(rows, layer.outputs, layer.inputs, Operand::F32(x), Op::N, Operand::Bf16(w16), Op::T, z, false);
-            return;
+        match (x, self.bf16.as_ref().and_then(|w| w.layer(l, rows))) {
+            (x, Some(w16)) => {
+                matmul_bf16(rows, layer.outputs, layer.inputs, x, Op::N, Operand::Bf16(w16), Op::T, z, false)
+            }
+            (Operand::F32(x), None) => self.product_f32(l, x, rows, z),
+            (Operand::Bf16(x16), None) => {
+                with_widened(&x16[..rows * layer.inputs], |x| self.product_f32(l, x, rows, z))
+            }
         }
+    }
+
+    fn product_f32(&self, l: usize, x: &[f32], rows: usize, z: &mut [f32]) {
+        let layer = &self.layers[l];
         match self.transposed {
             Some(all) => {
                 let offset: usize = self.layers[..l].iter().map(|l| l.inputs * l.outputs).sum();
@@ -68,21 +83,6 @@ impl ForwardWeights<'_> {
                 matmul(rows, layer.outputs, layer.inputs, x, Op::N, wt, Op::N, z, false);
             }
             None => layer.forward_linear(self.params, x, rows, z),
-        }
-    }
-}
-
-impl ForwardWeights<'_> {
-    /// [`ForwardWeights::product`] of an input that may be bf16 already (a hidden state saved in bf16): straight
-    /// into a bf16 product, or widened for an f32 one.
-    pub(super) fn product_of(&self, l: usize, x: Operand, rows: usize, z: &mut [f32]) {
-        let layer = &self.layers[l];
-        match (x, self.bf16.as_ref().and_then(|w| w.layer(l, rows))) {
-            (Operand::F32(x), _) => self.product(l, x, rows, z),
-            (x, Some(w16)) => {
-                matmul_bf16(rows, layer.outputs, layer.inputs, x, Op::N, Operand::Bf16(w16), Op::T, z, false)
-            }
-            (Operand::Bf16(x16), None) => with_widened(&x16[..rows * layer.inputs], |x| self.product(l, x, rows, z)),
         }
     }
 }

@@ -8,17 +8,13 @@ use super::dense::Dense;
 use super::{Network, ParamTensor};
 use crate::activation::{add_rows, backward_block_with_column_sums, Activation};
 use crate::linalg::with_scratch;
-use crate::precision::{as_bf16, as_bf16_mut, convert, worth_bf16, Operand, Precision};
+use crate::precision::{as_bf16, as_bf16_mut, convert, Operand, Precision, BF16_MIN_DIM};
 use crate::rng::Rng;
 
 thread_local! {
     /// A block's pre-activations and outputs in f32 during a bf16 forward pass: grown once, then reused.
     static HIDDEN_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-
-/// The rows from which products are worth running in bf16 (see [`worth_bf16`]); hidden states of narrower layers
-/// stay f32.
-const BF16_MIN_ROWS: usize = 16;
 
 /// The output part of a hidden layer's saved state: after f'(z) with `keep`, else the whole state.
 fn output_of<T>(state: &[T], len: usize, keep: bool) -> &[T] {
@@ -203,9 +199,10 @@ impl Mlp {
         }
     }
 
-    /// Whether the hidden states are saved in bf16: in a bf16 pass whose hidden products run in bf16.
+    /// Whether the hidden states are saved in bf16: in a bf16 pass whose hidden layers are wide enough for bf16
+    /// products; narrower ones keep f32 states.
     fn saves_bf16(&self) -> bool {
-        self.precision == Precision::Bf16 && worth_bf16(BF16_MIN_ROWS, self.width, self.width)
+        self.precision == Precision::Bf16 && self.width >= BF16_MIN_DIM
     }
 
     /// The forward pass over one block in bf16: each hidden layer's product and activation in an f32 buffer of the
