@@ -146,6 +146,11 @@ impl Model {
     pub(crate) fn set_precision(&mut self, precision: crate::precision::Precision) {
         self.network.set_precision(precision);
     }
+    /// See [`Encoding::enable_sparse_gradients`]; through the trainer, which then keeps the gradient zero outside
+    /// the touched rows.
+    pub(crate) fn enable_sparse_encoding_gradients(&mut self) -> bool {
+        self.encoding.n_params() > 0 && self.encoding.enable_sparse_gradients()
+    }
     pub fn precision(&self) -> crate::precision::Precision {
         self.network.precision()
     }

@@ -158,59 +158,155 @@ impl Optimizer {
 
     /// One update of `params` from `grads` at learning rate `lr`, per group.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32, groups: &[ParamGroup]) {
+        self.step_with_sparse(params, grads, lr, groups, None);
+    }
+
+    /// [`Optimizer::step`] where one group's gradient may be sparse: `sparse` names it and lists the rows its
+    /// gradient touched, and only those are updated ("lazy" Adam: the other rows keep their values and moments,
+    /// and the bias correction counts every step, as TensorFlow's LazyAdam and PyTorch's SparseAdam do).
+    pub fn step_with_sparse(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        lr: f32,
+        groups: &[ParamGroup],
+        sparse: Option<&SparseRows>,
+    ) {
         self.t += 1;
-        let t = self.t as i32;
+        let rule = Rule::new(self.config, self.t);
+        let has_m = !self.m.is_empty();
+        let has_v = !self.v.is_empty();
         for group in groups {
             let r = group.range.clone();
             let lr = lr * group.lr_scale;
             let (p, g) = (&mut params[r.clone()], &grads[r.clone()]);
-            match self.config {
-                OptimizerConfig::Adam { beta1, beta2, eps } | OptimizerConfig::AdamW { beta1, beta2, eps, .. } => {
-                    let decay = match self.config {
-                        OptimizerConfig::AdamW { weight_decay, .. } => 1.0 - lr * weight_decay,
-                        _ => 1.0,
-                    };
-                    // PyTorch's formulation, so that fixtures agree to rounding.
-                    let step_size = lr / (1.0 - beta1.powi(t));
-                    let bc2_sqrt = (1.0 - beta2.powi(t)).sqrt();
-                    let (m, v) = (&mut self.m[r.clone()], &mut self.v[r]);
-                    p.par_chunks_mut(CHUNK)
-                        .zip(g.par_chunks(CHUNK))
-                        .zip(m.par_chunks_mut(CHUNK))
-                        .zip(v.par_chunks_mut(CHUNK))
-                        .for_each(|(((p, g), m), v)| {
-                            for i in 0..p.len() {
-                                let gi = g[i];
-                                m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
-                                v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
-                                let denom = v[i].sqrt() / bc2_sqrt + eps;
-                                p[i] = p[i] * decay - step_size * m[i] / denom;
-                            }
-                        });
+            let m = if has_m { &mut self.m[r.clone()] } else { &mut [][..] };
+            let v = if has_v { &mut self.v[r.clone()] } else { &mut [][..] };
+            match sparse.filter(|s| s.group == group.name) {
+                Some(rows) => rule.update_rows(lr, p, g, m, v, rows),
+                None => rule.update_dense(lr, p, g, m, v),
+            }
+        }
+    }
+}
+
+/// The rows of one parameter group that a sparse gradient touched: groups of distinct row numbers (from the
+/// group's first parameter, `width` parameters each), as [`crate::encoding::Encoding::visit_touched_rows`] gives
+/// them.
+pub struct SparseRows<'a> {
+    pub group: &'a str,
+    pub width: usize,
+    pub lists: &'a [&'a [u32]],
+}
+
+/// One step's update rule, with the step's constants worked out once.
+#[derive(Clone, Copy)]
+struct Rule {
+    config: OptimizerConfig,
+    beta1_t: f32,
+    bc2_sqrt: f32,
+    first: bool,
+}
+
+impl Rule {
+    fn new(config: OptimizerConfig, t: u64) -> Rule {
+        let (b1, b2) = match config {
+            OptimizerConfig::Adam { beta1, beta2, .. } | OptimizerConfig::AdamW { beta1, beta2, .. } => (beta1, beta2),
+            OptimizerConfig::Sgd { .. } => (0.0, 0.0),
+        };
+        let t = t.min(i32::MAX as u64) as i32;
+        Rule { config, beta1_t: b1.powi(t), bc2_sqrt: (1.0 - b2.powi(t)).sqrt(), first: t == 1 }
+    }
+
+    /// Updates `p` from `g` with the moments `m` and `v` (empty where the method keeps none), element by element.
+    fn update(&self, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        match self.config {
+            OptimizerConfig::Adam { beta1, beta2, eps } | OptimizerConfig::AdamW { beta1, beta2, eps, .. } => {
+                let decay = match self.config {
+                    OptimizerConfig::AdamW { weight_decay, .. } => 1.0 - lr * weight_decay,
+                    _ => 1.0,
+                };
+                // PyTorch's formulation, so that fixtures agree to rounding.
+                let step_size = lr / (1.0 - self.beta1_t);
+                for i in 0..p.len() {
+                    let gi = g[i];
+                    m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
+                    v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
+                    let denom = v[i].sqrt() / self.bc2_sqrt + eps;
+                    p[i] = p[i] * decay - step_size * m[i] / denom;
                 }
-                OptimizerConfig::Sgd { momentum, weight_decay } => {
-                    let first = self.t == 1;
-                    if momentum > 0.0 {
-                        let m = &mut self.m[r];
-                        p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).for_each(
-                            |((p, g), m)| {
-                                for i in 0..p.len() {
-                                    let gi = g[i] + weight_decay * p[i];
-                                    m[i] = if first { gi } else { momentum * m[i] + gi };
-                                    p[i] -= lr * m[i];
-                                }
-                            },
-                        );
-                    } else {
-                        p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(p, g)| {
-                            for i in 0..p.len() {
-                                p[i] -= lr * (g[i] + weight_decay * p[i]);
-                            }
-                        });
+            }
+            OptimizerConfig::Sgd { momentum, weight_decay } => {
+                if momentum > 0.0 {
+                    for i in 0..p.len() {
+                        let gi = g[i] + weight_decay * p[i];
+                        m[i] = if self.first { gi } else { momentum * m[i] + gi };
+                        p[i] -= lr * m[i];
+                    }
+                } else {
+                    for i in 0..p.len() {
+                        p[i] -= lr * (g[i] + weight_decay * p[i]);
                     }
                 }
             }
         }
+    }
+
+    fn update_dense(&self, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let pg = p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK));
+        match (m.is_empty(), v.is_empty()) {
+            (false, false) => pg
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), m), v)| self.update(lr, p, g, m, v)),
+            (false, true) => pg.zip(m.par_chunks_mut(CHUNK)).for_each(|((p, g), m)| self.update(lr, p, g, m, &mut [])),
+            _ => pg.for_each(|(p, g)| self.update(lr, p, g, &mut [], &mut [])),
+        }
+    }
+
+    fn update_rows(&self, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], rows: &SparseRows) {
+        let w = rows.width;
+        let (p, m, v) = (SharedRows::new(p, w), SharedRows::new(m, w), SharedRows::new(v, w));
+        rows.lists.par_iter().for_each(|list| {
+            list.par_chunks(CHUNK / w.max(1)).for_each(|chunk| {
+                for &r in chunk {
+                    let r = r as usize;
+                    // SAFETY: the rows of all lists are distinct (each table entry is listed once, levels own
+                    // disjoint rows), so no two tasks touch the same row of `p`, `m` or `v`.
+                    let (pr, mr, vr) = unsafe { (p.row(r), m.row(r), v.row(r)) };
+                    self.update(lr, pr, &g[r * w..(r + 1) * w], mr, vr);
+                }
+            });
+        });
+    }
+}
+
+/// A parameter slice shared between tasks that each write distinct rows of it.
+struct SharedRows {
+    ptr: *mut f32,
+    len: usize,
+    width: usize,
+}
+
+// SAFETY: only handed to tasks that write distinct rows (see `Rule::update_rows`).
+unsafe impl Send for SharedRows {}
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    fn new(s: &mut [f32], width: usize) -> SharedRows {
+        SharedRows { ptr: s.as_mut_ptr(), len: s.len(), width }
+    }
+
+    /// Row `r`, or an empty slice where the slice holds no such row (a method without this moment).
+    ///
+    /// # Safety
+    /// No other live reference may cover row `r`.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, r: usize) -> &mut [f32] {
+        if (r + 1) * self.width > self.len {
+            return &mut [];
+        }
+        std::slice::from_raw_parts_mut(self.ptr.add(r * self.width), self.width)
     }
 }
 
@@ -218,6 +314,19 @@ impl Optimizer {
 pub fn sum_of_squares(values: &[f32]) -> f64 {
     let partial: Vec<f64> =
         values.par_chunks(CHUNK).map(|c| c.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>()).collect();
+    partial.iter().sum()
+}
+
+/// Sum of squares of the listed rows (of `width` values) of `values`, in f64, in a fixed order.
+pub fn rows_sum_of_squares(values: &[f32], width: usize, rows: &[u32]) -> f64 {
+    let partial: Vec<f64> = rows
+        .par_chunks(CHUNK / width.max(1))
+        .map(|c| {
+            c.iter()
+                .map(|&r| values[r as usize * width..(r as usize + 1) * width].iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>())
+                .sum::<f64>()
+        })
+        .collect();
     partial.iter().sum()
 }
 

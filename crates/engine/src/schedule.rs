@@ -1,4 +1,5 @@
-//! Learning-rate schedules: the learning rate as a function of the step.
+//! Learning-rate schedules: the learning rate as a function of the step, or, for a cosine over a run with a time
+//! budget, of the fraction of that budget elapsed.
 
 use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,8 @@ pub enum Schedule {
     Step { every: u64, gamma: f32 },
     /// `lr * gamma^step`.
     Exponential { gamma: f32 },
-    /// Linear warm-up from 0 over `warmup` steps, then a half cosine down to `min_lr` at step `total`.
+    /// Linear warm-up from 0 over `warmup` steps, then a half cosine down to `min_lr` at step `total`. Without
+    /// `total` (a run with a time budget), the cosine follows the elapsed fraction of that budget instead.
     Cosine {
         #[serde(default)]
         warmup: u64,
@@ -93,6 +95,13 @@ impl Schedule {
 
     /// The learning rate at 0-based `step` for a base rate `lr`.
     pub fn lr(&self, lr: f32, step: u64) -> f32 {
+        self.lr_at(lr, step, None)
+    }
+
+    /// The learning rate at 0-based `step`, with `budget_done` the fraction (0 to 1) of a time budget elapsed when
+    /// the run has one. A cosine with no step total uses that fraction: warm-up over its first `warmup` steps, then
+    /// the half cosine from the base rate at the end of the warm-up to `min_lr` when the budget runs out.
+    pub fn lr_at(&self, lr: f32, step: u64, budget_done: Option<f64>) -> f32 {
         match *self {
             Schedule::Constant => lr,
             Schedule::Step { every, gamma } => lr * gamma.powi((step / every).min(i32::MAX as u64) as i32),
@@ -101,15 +110,23 @@ impl Schedule {
                 if step < warmup {
                     return lr * (step + 1) as f32 / warmup as f32;
                 }
-                let Some(total) = total else { return lr };
+                let Some(total) = total else {
+                    return match budget_done {
+                        Some(p) => cosine(lr, min_lr, p.clamp(0.0, 1.0)),
+                        None => lr,
+                    };
+                };
                 if step >= total || total <= warmup {
                     return min_lr;
                 }
-                let progress = (step - warmup) as f64 / (total - warmup) as f64;
-                (min_lr as f64 + 0.5 * (lr - min_lr) as f64 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+                cosine(lr, min_lr, (step - warmup) as f64 / (total - warmup) as f64)
             }
         }
     }
+}
+
+fn cosine(lr: f32, min_lr: f32, progress: f64) -> f32 {
+    (min_lr as f64 + 0.5 * (lr - min_lr) as f64 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
 }
 
 fn check_gamma(gamma: f32) -> Result<()> {
@@ -138,6 +155,19 @@ mod tests {
         assert!((cos.lr(1.0, 60) - 0.5).abs() < 1e-6);
         assert!(cos.lr(1.0, 109) < 0.001);
         assert_eq!(cos.lr(1.0, 500), 0.0);
+    }
+
+    #[test]
+    fn a_cosine_without_a_step_total_follows_the_time_budget() {
+        let cos = Schedule::Cosine { warmup: 10, total: None, min_lr: 0.1 };
+        assert_eq!(cos.lr_at(1.0, 4, Some(0.0)), 0.5, "warm-up by steps");
+        assert_eq!(cos.lr_at(1.0, 50, Some(0.0)), 1.0);
+        assert!((cos.lr_at(1.0, 50, Some(0.5)) - 0.55).abs() < 1e-6, "halfway: the mean of base and min");
+        assert!((cos.lr_at(1.0, 50, Some(1.0)) - 0.1).abs() < 1e-6);
+        assert!((cos.lr_at(1.0, 50, Some(7.0)) - 0.1).abs() < 1e-6, "past the budget: min_lr");
+        assert_eq!(cos.lr_at(1.0, 50, None), 1.0, "no budget known: the base rate");
+        let steps = Schedule::Cosine { warmup: 0, total: Some(100), min_lr: 0.0 };
+        assert_eq!(steps.lr_at(1.0, 50, Some(0.9)), steps.lr(1.0, 50), "a step total wins over the clock");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
-use crate::optimizer::{clip_grad_norm, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup};
+use crate::optimizer::{clip_grad_norm, rows_sum_of_squares, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup, SparseRows};
 use crate::precision::{PrecisionSetting, Resolved};
 use crate::rng::{self, Rng};
 use crate::schedule::Schedule;
@@ -40,6 +40,11 @@ pub struct TrainConfig {
     /// is installed), `f32` or `bf16`. Weights, optimizer state, encodings, head and loss are f32 either way.
     #[serde(default)]
     pub precision: PrecisionSetting,
+    /// Update only the table rows a batch touched ("lazy" Adam) for encodings with sparse gradients (hash grids),
+    /// so that a step's cost follows the batch, not the table size. Untouched rows keep their moments; with dense
+    /// updates (the default) Adam's momentum keeps moving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lazy_tables: bool,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +58,7 @@ impl Default for TrainConfig {
             clip_grad_norm: None,
             encoding_lr_scale: None,
             precision: PrecisionSetting::default(),
+            lazy_tables: false,
         }
     }
 }
@@ -129,6 +135,12 @@ pub struct Trainer {
     grads: Vec<f32>,
     buffers: Buffers,
     precision: Resolved,
+    /// Whether the encoding's gradient is sparse (see [`TrainConfig::lazy_tables`]).
+    sparse_encoding: bool,
+    /// Fraction of a time budget elapsed, for schedules that follow it; set by the run loop.
+    budget_done: Option<f64>,
+    /// Rows in the last batch given to [`Trainer::compute_gradients`].
+    last_rows: usize,
 }
 
 impl Trainer {
@@ -152,6 +164,7 @@ impl Trainer {
         let rng = rng::derived(model.seed, "data");
         let precision = config.precision.resolve();
         model.set_precision(precision.precision);
+        let sparse_encoding = config.lazy_tables && model.enable_sparse_encoding_gradients();
         let mut t = Trainer {
             model,
             config,
@@ -162,6 +175,9 @@ impl Trainer {
             grads: vec![0.0; n],
             buffers: Buffers::default(),
             precision,
+            sparse_encoding,
+            budget_done: None,
+            last_rows: 0,
         };
         t.resize(t.config.batch);
         Ok(t)
@@ -190,7 +206,25 @@ impl Trainer {
     }
 
     pub fn lr(&self) -> f32 {
-        self.config.schedule.lr(self.config.lr, self.step)
+        self.config.schedule.lr_at(self.config.lr, self.step, self.budget_done)
+    }
+
+    /// Tells the trainer how much of a time budget has elapsed (0 to 1), for a cosine schedule without a step
+    /// total: it then follows the clock.
+    pub fn set_budget_done(&mut self, fraction: f64) {
+        self.budget_done = Some(fraction);
+    }
+
+    /// The predictions (after the head; the logits with a loss that takes them) for the batch last given to
+    /// [`Trainer::compute_gradients`], `[rows, output_dims]`: what a sampler that looks at the error needs.
+    pub fn last_predictions(&self) -> &[f32] {
+        let o = self.model.output_dims();
+        let rows = self.last_rows;
+        if self.config.loss.takes_logits() {
+            &self.buffers.raw[..rows * o]
+        } else {
+            &self.buffers.pred[..rows * o]
+        }
     }
 
     pub fn grads(&self) -> &[f32] {
@@ -210,6 +244,7 @@ impl Trainer {
                 self.config.batch
             )));
         }
+        self.last_rows = rows;
         let m = &self.model;
         let b = &mut self.buffers;
         let e = m.encoded_dims();
@@ -251,6 +286,11 @@ impl Trainer {
     /// divergence, clips and updates. Split out so that a caller can act between the two (e.g. checkpoint
     /// parameters only once their loss is known to be finite).
     pub fn apply_gradients(&mut self, loss: f64) -> Result<StepStats> {
+        if self.sparse_encoding {
+            let result = self.apply_sparse(loss);
+            self.zero_touched_gradients();
+            return result;
+        }
         let norm = sum_of_squares(&self.grads).sqrt();
         let lr = self.lr();
         if !loss.is_finite() || !norm.is_finite() {
@@ -262,5 +302,54 @@ impl Trainer {
         self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
         self.step += 1;
         Ok(StepStats { loss, lr, grad_norm: norm })
+    }
+
+    /// [`Trainer::apply_gradients`] with a sparse encoding gradient: the norm, the clipping and the update visit
+    /// the network's parameters and the touched table rows only.
+    fn apply_sparse(&mut self, loss: f64) -> Result<StepStats> {
+        let lr = self.lr();
+        let (encoding, params) = (&*self.model.encoding, &mut self.model.params);
+        let (grads, optimizer, groups) = (&mut self.grads, &mut self.optimizer, &self.groups);
+        let clip = self.config.clip_grad_norm;
+        let width = encoding.sparse_row_width();
+        let mut result = Err(EngineError::Diverged { step: self.step, lr, loss });
+        encoding.visit_touched_rows(&mut |lists| {
+            let (enc_g, net_g) = grads.split_at_mut(encoding.n_params());
+            let rows_sq: f64 = lists.iter().map(|l| rows_sum_of_squares(enc_g, width, l)).sum();
+            let norm = (sum_of_squares(net_g) + rows_sq).sqrt();
+            if !loss.is_finite() || !norm.is_finite() {
+                return;
+            }
+            if let Some(max) = clip {
+                clip_grad_norm(net_g, norm, max);
+                for &r in lists.iter().flat_map(|l| l.iter()) {
+                    let r = r as usize * width;
+                    clip_grad_norm(&mut enc_g[r..r + width], norm, max);
+                }
+            }
+            let sparse = SparseRows { group: crate::encoding::hash_grid::HashGrid::PARAM_GROUP, width, lists };
+            optimizer.step_with_sparse(params, grads, lr, groups, Some(&sparse));
+            result = Ok(StepStats { loss, lr, grad_norm: norm });
+        });
+        if result.is_ok() {
+            self.step += 1;
+        }
+        result
+    }
+
+    /// Zeroes the table rows the last backward touched, the only non-zero ones of a sparse encoding gradient.
+    fn zero_touched_gradients(&mut self) {
+        let encoding = &*self.model.encoding;
+        let width = encoding.sparse_row_width();
+        let grads = &mut self.grads;
+        encoding.visit_touched_rows(&mut |lists| {
+            for l in lists {
+                for &r in l.iter() {
+                    let r = r as usize * width;
+                    grads[r..r + width].fill(0.0);
+                }
+            }
+        });
+        encoding.clear_touched_rows();
     }
 }

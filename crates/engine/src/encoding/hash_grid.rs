@@ -166,6 +166,33 @@ pub struct HashGrid {
     finest: usize,
     levels: Vec<Level>,
     n_params: usize,
+    /// Sparse gradients: per level, the rows its backwards touched since the last clear (`None`: dense mode).
+    touched: Option<Vec<std::sync::Mutex<Touched>>>,
+}
+
+/// One level's touched rows: a mark per table entry so that each is listed once, and the list.
+#[derive(Debug, Default)]
+struct Touched {
+    marks: Vec<u64>,
+    rows: Vec<u32>,
+}
+
+impl Touched {
+    fn mark(&mut self, entry: usize, first_row: u32) {
+        let (word, bit) = (entry / 64, 1u64 << (entry % 64));
+        if self.marks[word] & bit == 0 {
+            self.marks[word] |= bit;
+            self.rows.push(first_row + entry as u32);
+        }
+    }
+
+    fn clear(&mut self, first_row: u32) {
+        for &r in &self.rows {
+            let entry = (r - first_row) as usize;
+            self.marks[entry / 64] &= !(1u64 << (entry % 64));
+        }
+        self.rows.clear();
+    }
 }
 
 /// Rows per Rayon task; fixed so that the work split never depends on the thread count.
@@ -226,6 +253,7 @@ impl HashGrid {
             finest,
             levels,
             n_params: offset,
+            touched: None,
         })
     }
 
@@ -241,8 +269,10 @@ impl HashGrid {
         for k in 0..D {
             inside[k] = (0.0..=1.0).contains(&x[k]);
             let pos = x[k].clamp(0.0, 1.0) * n as f32;
-            // x = 1 lands in the last cell at fraction 1 rather than in a cell past the grid.
-            let i = (pos.floor() as u32).min(n - 1);
+            // x = 1 lands in the last cell at fraction 1 rather than in a cell past the grid. `pos >= 0`, so the
+            // truncating cast is the floor (without a call into libm where the target lacks a rounding instruction;
+            // a NaN input becomes cell 0).
+            let i = (pos as u32).min(n - 1);
             base[k] = i;
             frac[k] = pos - i as f32;
         }
@@ -323,13 +353,21 @@ impl HashGrid {
             for (l, level) in self.levels.iter().enumerate() {
                 let (table, tail) = rest.split_at_mut(level.entries * f);
                 rest = tail;
+                let touched = self.touched.as_ref().map(|t| &t[l]);
                 s.spawn(move |_| {
-                    table.fill(0.0);
+                    let mut touched = touched.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
+                    if touched.is_none() {
+                        table.fill(0.0);
+                    }
+                    let first_row = (level.offset / f) as u32;
                     for (x, g) in input.chunks_exact(d).zip(grad_output.chunks_exact(width)) {
                         let g = &g[l * f..(l + 1) * f];
                         let cell = self.cell::<D>(level, x);
                         for c in 0..1usize << D {
                             let w = cell.weight[c];
+                            if let Some(t) = touched.as_deref_mut() {
+                                t.mark(cell.index[c], first_row);
+                            }
                             let e = &mut table[cell.index[c] * f..(cell.index[c] + 1) * f];
                             for (e, g) in e.iter_mut().zip(g) {
                                 *e += w * g;
@@ -338,7 +376,9 @@ impl HashGrid {
                     }
                 });
             }
-            rest.fill(0.0);
+            if self.touched.is_none() {
+                rest.fill(0.0);
+            }
         });
         let Some(gx) = grad_input else { return };
         gx.par_chunks_mut(CHUNK_ROWS * d)
@@ -410,6 +450,37 @@ impl Encoding for HashGrid {
             1 => self.forward_impl::<1>(params, input, output),
             2 => self.forward_impl::<2>(params, input, output),
             _ => self.forward_impl::<3>(params, input, output),
+        }
+    }
+
+    fn enable_sparse_gradients(&mut self) -> bool {
+        let touched = self
+            .levels
+            .iter()
+            .map(|l| std::sync::Mutex::new(Touched { marks: vec![0; l.entries.div_ceil(64)], rows: Vec::new() }))
+            .collect();
+        self.touched = Some(touched);
+        true
+    }
+
+    fn sparse_row_width(&self) -> usize {
+        self.features
+    }
+
+    fn visit_touched_rows(&self, f: &mut dyn FnMut(&[&[u32]])) {
+        let Some(touched) = &self.touched else { return f(&[]) };
+        let guards: [_; MAX_LEVELS] =
+            std::array::from_fn(|l| touched.get(l).map(|t| t.lock().unwrap_or_else(|e| e.into_inner())));
+        let mut lists: [&[u32]; MAX_LEVELS] = [&[]; MAX_LEVELS];
+        for (list, guard) in lists.iter_mut().zip(guards.iter().flatten()) {
+            *list = &guard.rows;
+        }
+        f(&lists[..touched.len()]);
+    }
+
+    fn clear_touched_rows(&self) {
+        for (t, level) in self.touched.iter().flatten().zip(&self.levels) {
+            t.lock().unwrap_or_else(|e| e.into_inner()).clear((level.offset / self.features) as u32);
         }
     }
 

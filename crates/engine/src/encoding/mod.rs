@@ -40,7 +40,8 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
     /// `output[b, j]` for every row of `input`. Both buffers are row-major; the batch is `input.len() / input_dims`.
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]);
     /// Writes (overwrites, never accumulates) the gradient of the loss with respect to the parameters into
-    /// `grad_params` and, when asked, with respect to the input into `grad_input`.
+    /// `grad_params` and, when asked, with respect to the input into `grad_input`. In sparse mode (see
+    /// [`Encoding::enable_sparse_gradients`]) it adds into `grad_params` on the rows it touches only.
     fn backward(
         &self,
         params: &[f32],
@@ -49,6 +50,24 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     );
+    /// Asks for sparse gradients, which pay off where a batch touches a small part of large tables (hash grids);
+    /// returns whether this encoding has them. In sparse mode the backward adds its gradient into `grad_params`
+    /// only on the rows of [`Encoding::sparse_row_width`] parameters it touches, and records them for
+    /// [`Encoding::visit_touched_rows`]; the caller keeps `grad_params` zero elsewhere and calls
+    /// [`Encoding::clear_touched_rows`] once it has used and zeroed them. The cost of a step then follows the rows
+    /// a batch touches, not the table size.
+    fn enable_sparse_gradients(&mut self) -> bool {
+        false
+    }
+    /// Parameters per row of the sparse gradient (the features of one table entry).
+    fn sparse_row_width(&self) -> usize {
+        1
+    }
+    /// Sparse mode: calls `f` once with the rows the backwards since the last clear touched, in groups (each row
+    /// once, numbered from this encoding's first parameter, in units of [`Encoding::sparse_row_width`]).
+    fn visit_touched_rows(&self, _f: &mut dyn FnMut(&[&[u32]])) {}
+    /// Sparse mode: forgets the touched rows.
+    fn clear_touched_rows(&self) {}
 }
 
 /// A config type of one encoding.
