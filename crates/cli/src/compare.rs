@@ -206,23 +206,23 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         let mut trainer = run::build_trainer(c, data.as_ref())?;
         let run_dir = run::create_run_dir(c)?;
         approxlab_engine::checkpoint::atomic_write(&run_dir.join("config.toml"), config::to_toml(c).as_bytes())?;
-        let outcome = run::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet, None)?;
-        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("summary.json"))?)?;
+        let outcome = crate::run_loop::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet, None)?;
+        let summary = &outcome.summary;
         rows.push(ResultRow {
             model: label.clone(),
             encoding: trainer.model.encoding().describe(),
             network: trainer.model.network().describe(),
             params: trainer.model.n_params(),
             steps: trainer.step,
-            wall_s: summary["wall_s"].as_f64().unwrap_or(0.0),
-            train_loss: summary["train_loss"].as_f64(),
-            eval_mse: summary["eval"]["mse"].as_f64().unwrap_or(f64::NAN),
-            psnr: summary["eval"]["psnr"].as_f64(),
+            wall_s: summary.wall_s,
+            train_loss: summary.train_loss,
+            eval_mse: summary.eval.mse,
+            psnr: summary.eval.psnr,
             train_accuracy: last_train_accuracy(&run_dir.join("metrics.jsonl")),
-            val_accuracy: summary["eval"]["accuracy"].as_f64(),
-            test_accuracy: summary["test"]["accuracy"].as_f64(),
+            val_accuracy: summary.eval.accuracy,
+            test_accuracy: summary.test.as_ref().and_then(|t| t.accuracy),
         });
-        if outcome.status == "interrupted" {
+        if outcome.status == crate::run_loop::RunStatus::Interrupted {
             bail!("compare: interrupted while training {label}; the finished runs are in {}", dir.display());
         }
     }

@@ -10,6 +10,7 @@ use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::optimizer::OptimizerConfig;
 use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::schedule::Schedule;
+use crate::samplers::SamplerSpec;
 use approxlab_engine::{ModelConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ pub struct RunConfig {
     pub model: ModelConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    /// Where batches come from: `type = "uniform"` (the default) or `"error_field"`.
+    #[serde(default, skip_serializing_if = "SamplerSpec::is_uniform")]
+    pub sampler: SamplerSpec,
     #[serde(default)]
     pub budget: Budget,
     #[serde(default)]
@@ -51,6 +55,7 @@ impl Default for RunConfig {
             data: default_data(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),
+            sampler: SamplerSpec::default(),
             budget: Budget::default(),
             output: OutputConfig::default(),
         }
@@ -255,6 +260,10 @@ pub struct ConfigFlags {
     /// Samples per step
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Where batches come from: uniform | error_field[:SHARE[:GRID]] (SHARE of each batch where the recent error is
+    /// largest, from a GRID-per-dimension field; default 0.9 and 256)
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Clip the global gradient norm
     #[arg(long, value_name = "NORM")]
     pub clip_grad_norm: Option<f32>,
@@ -361,16 +370,22 @@ fn parse_toml_value(raw: &str) -> toml::Value {
 
 /// The effective config: the file (if any), then each flag, then each `--set`.
 pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
-    let (base, file_sets_head, file_sets_loss, file_sets_batch) = match &flags.config {
+    match &flags.config {
         Some(path) => {
-            let config = read_config_file(path)?;
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let raw: toml::Table = toml::from_str(&text).unwrap_or_default();
-            let has = |section: &str, key: &str| raw.get(section).and_then(|m| m.get(key)).is_some();
-            (config, has("model", "head"), has("train", "loss"), has("train", "batch"))
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("config {}: cannot read", path.display()))?;
+            resolve_text(&text, &path.display().to_string(), flags)
         }
-        None => (RunConfig::default(), false, false, false),
-    };
+        None => resolve_text("", "defaults", flags),
+    }
+}
+
+/// [`resolve`] over a config given as text (`origin` names it in errors) instead of `flags.config`.
+pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<RunConfig> {
+    let base = parse_config_text(text, origin)?;
+    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+    let has = |section: &str, key: &str| raw.get(section).and_then(|m| m.get(key)).is_some();
+    let (file_sets_head, file_sets_loss, file_sets_batch) = (has("model", "head"), has("train", "loss"), has("train", "batch"));
     let batch_given =
         file_sets_batch || flags.batch.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("train.batch"));
     let head_given =
@@ -418,6 +433,9 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
     }
     if let Some(s) = &flags.schedule {
         put("train.schedule", to_value(&Schedule::parse(s).map_err(|e| anyhow!("--schedule: {e}"))?))?;
+    }
+    if let Some(sampler) = &flags.sampler {
+        put("sampler", to_value(&SamplerSpec::parse(sampler).map_err(|e| anyhow!("--sampler: {e}"))?))?;
     }
     if let Some(p) = &flags.precision {
         let setting: PrecisionSetting = p.parse().map_err(|e| anyhow!("--precision: {e}"))?;
@@ -518,6 +536,7 @@ pub fn validate(config: &RunConfig) -> Result<()> {
     config.train.validate().map_err(|e| anyhow!("config train: {e}"))?;
     config.model.network.validate().map_err(|e| anyhow!("config model: {e}"))?;
     config.budget.time_limit()?;
+    config.sampler.validate(None)?;
     if config.budget.steps == Some(0) || config.budget.epochs == Some(0) {
         bail!("budget: steps and epochs must be at least 1");
     }

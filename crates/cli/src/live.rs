@@ -95,7 +95,7 @@ impl CliLab {
             let dir = live.dir.clone();
             // A panic (a bug) ends this run as failed, with its message; the server and the other runs go on.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live))
+                crate::run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live))
             }))
             .unwrap_or_else(|payload| Err(anyhow::anyhow!("internal error: {}", panic_message(payload.as_ref()))));
             finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);
@@ -368,7 +368,7 @@ fn read_summary(dir: &Path) -> Value {
 /// Tells the page how a run ended, after writing its final pictures.
 pub fn finish_live(
     live: &LiveRun,
-    outcome: Result<run::RunOutcome>,
+    outcome: Result<crate::run_loop::RunOutcome>,
     dir: &Path,
     config: &RunConfig,
     data: &dyn Dataset,
@@ -378,27 +378,28 @@ pub fn finish_live(
     let params = &trainer.model.params;
     match outcome {
         Ok(o) => {
-            if o.status != "diverged" && !matches!(data.kind(), Kind::Table) {
+            use crate::run_loop::RunStatus;
+            if o.status != RunStatus::Diverged && !matches!(data.kind(), Kind::Table) {
                 if let Err(e) = run::render_final(dir, config, data, &trainer.model) {
                     eprintln!("approxlab: {}: final pictures: {e:#}", dir.display());
                 }
             }
-            let summary = read_summary(dir);
+            let eval = &o.summary.eval;
             let mut line = format!("{} after {step} steps", o.status);
-            if let Some(p) = summary["eval"]["psnr"].as_f64() {
+            if let Some(p) = eval.psnr {
                 line += &format!(", eval PSNR {p:.2} dB");
-            } else if let Some(m) = summary["eval"]["mse"].as_f64() {
-                line += &format!(", eval MSE {m:.3e}");
+            } else {
+                line += &format!(", eval MSE {:.3e}", eval.mse);
             }
-            if let Some(a) = summary["eval"]["accuracy"].as_f64() {
+            if let Some(a) = eval.accuracy {
                 line += &format!(", validation accuracy {:.2}%", 100.0 * a);
             }
-            if o.status == "diverged" {
+            if o.status == RunStatus::Diverged {
                 line = format!(
                     "diverged at step {step}: the loss became NaN or infinite; the last good checkpoint is kept"
                 );
             }
-            live.finish(o.status, step, params, Some(line));
+            live.finish(o.status.as_str(), step, params, Some(line));
         }
         Err(e) => live.finish("failed", step, params, Some(format!("{e:#}"))),
     }

@@ -1,14 +1,19 @@
 //! `approxlab`: watch neural networks learn. A thin command line over the engine, data and view crates.
 
 mod bench;
+mod challenge;
 mod compare;
 mod config;
 mod live;
 mod media;
 mod queue;
 mod render;
+mod controls;
 mod run;
-mod sampler;
+mod run_loop;
+mod samplers;
+mod sinks;
+mod summary;
 
 use anyhow::{anyhow, Context, Result};
 use approxlab_data::DataSpec;
@@ -106,6 +111,9 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// The Mandelbrot challenge: train an entry (default: the champion) for 300 s under the protocol, score it on
+    /// the full grid and deep zoom windows, and optionally record it on the leaderboard
+    Challenge(Box<challenge::ChallengeArgs>),
     /// Train a Fourier-feature network on the Mandelbrot set in about a minute and show where to look
     Demo {
         /// Parent directory of the run
@@ -349,6 +357,7 @@ fn dispatch(command: Command) -> Result<u8> {
         }
         Command::Demo { out, quiet, serve, listen } => demo(out, quiet, serve.then_some(&listen)),
         Command::Bench(args) => bench::run(&args).map(|_| 0),
+        Command::Challenge(args) => challenge::run(&args),
     }
 }
 
@@ -379,7 +388,7 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
         eprintln!("run      {}", dir.display());
     }
     run::install_ctrlc();
-    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, None)?;
+    let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, None)?;
     let code = finish(&dir, &config, data.as_ref(), &trainer, outcome)?;
     Ok((dir, code))
 }
@@ -408,15 +417,15 @@ fn train_served(
     }
     println!("live     {}/#run=run-1", server.url());
     run::install_ctrlc();
-    let outcome = run::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, Some(&live_run));
-    let status = outcome.as_ref().map(|o| (o.status, o.exit_code)).map_err(|e| anyhow!("{e:#}"));
+    let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, Some(&live_run));
+    let ended = outcome.as_ref().map(|o| (o.status, o.exit_code, o.summary.clone())).map_err(|e| anyhow!("{e:#}"));
     live::finish_live(&live_run, outcome, &dir, &config, data.as_ref(), &trainer);
-    let (status, exit_code) = status?;
-    let code = finish(&dir, &config, data.as_ref(), &trainer, run::RunOutcome { status, exit_code })?;
+    let (status, exit_code, summary) = ended?;
+    let code = finish(&dir, &config, data.as_ref(), &trainer, run_loop::RunOutcome { status, exit_code, summary })?;
     if let (Some(after), 0) = (after, code) {
         after(&dir)?;
     }
-    if status != "interrupted" {
+    if status != run_loop::RunStatus::Interrupted {
         println!("the live view stays at {} until Ctrl-C", server.url());
         while !run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -432,31 +441,25 @@ fn finish(
     config: &RunConfig,
     data: &dyn approxlab_data::Dataset,
     trainer: &approxlab_engine::Trainer,
-    outcome: run::RunOutcome,
+    outcome: run_loop::RunOutcome,
 ) -> Result<u8> {
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json"))?)?;
-    if outcome.status == "diverged" {
+    use run_loop::RunStatus;
+    if outcome.status == RunStatus::Diverged {
         return Ok(outcome.exit_code);
     }
     let renders = match data.kind() {
         approxlab_data::Kind::Table => vec![],
         _ => run::render_final(dir, config, data, &trainer.model)?,
     };
-    let eval = &summary["eval"];
-    let mut line = format!(
-        "{} after {} steps in {:.1}s: eval mse {:.4e}",
-        outcome.status,
-        summary["steps"],
-        summary["wall_s"].as_f64().unwrap_or(0.0),
-        eval["mse"].as_f64().unwrap_or(f64::NAN)
-    );
-    if let Some(p) = eval["psnr"].as_f64() {
+    let s = &outcome.summary;
+    let mut line = format!("{} after {} steps in {:.1}s: eval mse {:.4e}", s.status, s.steps, s.wall_s, s.eval.mse);
+    if let Some(p) = s.eval.psnr {
         line += &format!(", psnr {p:.2} dB");
     }
-    if let Some(a) = eval["accuracy"].as_f64() {
+    if let Some(a) = s.eval.accuracy {
         line += &format!(", validation accuracy {:.2}%", 100.0 * a);
     }
-    if let Some(a) = summary["test"]["accuracy"].as_f64() {
+    if let Some(a) = s.test.as_ref().and_then(|t| t.accuracy) {
         line += &format!(", test accuracy {:.2}%", 100.0 * a);
     }
     println!("{line}");
@@ -464,7 +467,7 @@ fn finish(
     for r in renders {
         println!("look at  {}", r.display());
     }
-    if outcome.status == "interrupted" {
+    if outcome.status == RunStatus::Interrupted {
         println!("resume   approxlab resume {}", dir.display());
     }
     Ok(outcome.exit_code)
@@ -497,7 +500,7 @@ fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, precision: Optio
         eprintln!("products {}", trainer.precision().describe);
     }
     run::install_ctrlc();
-    let outcome = run::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet, None)?;
+    let outcome = run_loop::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet, None)?;
     finish(dir, &config, data.as_ref(), &trainer, outcome)
 }
 

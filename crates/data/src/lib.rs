@@ -106,7 +106,7 @@ impl EvalSet<'_> {
 }
 
 /// Error measures of a prediction against targets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Mean over all points and output components of the squared error.
     pub mse: f64,

@@ -59,6 +59,12 @@ fn from_bytes(b: &[u8]) -> Vec<f32> {
 
 /// Saves the trainer's full state with `extra` metadata.
 pub fn save(path: &Path, trainer: &Trainer, extra: serde_json::Value) -> Result<()> {
+    save_with_rng(path, trainer, &trainer.rng, extra)
+}
+
+/// [`save`] with another data stream than the trainer's: the one from before the batch in flight, so that the
+/// resumed run draws that batch again.
+pub fn save_with_rng(path: &Path, trainer: &Trainer, rng: &crate::rng::Rng, extra: serde_json::Value) -> Result<()> {
     let model = &trainer.model;
     let err = |message: String| EngineError::Checkpoint { path: path.display().to_string(), message };
     let meta = Meta {
@@ -70,7 +76,7 @@ pub fn save(path: &Path, trainer: &Trainer, extra: serde_json::Value) -> Result<
         seed: model.seed,
         step: trainer.step,
         optimizer_t: trainer.optimizer.t,
-        rng: trainer.rng.clone(),
+        rng: rng.clone(),
         extra,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| err(e.to_string()))?;

@@ -46,9 +46,9 @@ impl Default for ModelConfig {
 }
 
 /// Size and cost of one part, for introspection.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PartSummary {
-    pub part: &'static str,
+    pub part: String,
     pub description: String,
     pub outputs: usize,
     pub params: usize,
@@ -180,21 +180,21 @@ impl Model {
     pub fn summary(&self) -> Vec<PartSummary> {
         vec![
             PartSummary {
-                part: "encoding",
+                part: "encoding".into(),
                 description: self.encoding.describe(),
                 outputs: self.encoding.output_dims(),
                 params: self.encoding.n_params(),
                 flops_per_sample: self.encoding.flops_per_sample(),
             },
             PartSummary {
-                part: "network",
+                part: "network".into(),
                 description: self.network.describe(),
                 outputs: self.network.output_dims(),
                 params: self.network.n_params(),
                 flops_per_sample: self.network.flops_per_sample(),
             },
             PartSummary {
-                part: "head",
+                part: "head".into(),
                 description: self.head.name().into(),
                 outputs: self.output_dims(),
                 params: 0,

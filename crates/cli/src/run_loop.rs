@@ -1,0 +1,336 @@
+//! The run loop: a short loop over `step -> events`. What a step does to the world (the metrics log, checkpoints,
+//! frames, the progress bar, the live page, the summary) lives in [`Sink`]s; what may end or hold a run (its
+//! budget, Ctrl-C, the page's pause, stop and save) in [`Control`]s; where batches come from in a
+//! [`crate::samplers::Sampler`]. Adding a sink is a file in `sinks/` and a line in [`crate::sinks::standard`].
+
+use crate::config::RunConfig;
+use crate::run::{evaluate, evaluate_on};
+use crate::summary::{Summary, Tracker};
+use anyhow::Result;
+use approxlab_data::{Dataset, Metrics};
+use approxlab_engine::rng::Rng;
+use approxlab_engine::{EngineError, StepStats, Trainer};
+use approxlab_serve::LiveRun;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Its budget was spent.
+    Finished,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped it; it saved and can be resumed.
+    Interrupted,
+    /// The live page stopped it.
+    Stopped,
+    /// The loss or gradient became NaN or infinite; the last good checkpoint is kept.
+    Diverged,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub exit_code: u8,
+    pub summary: Summary,
+}
+
+/// The first of a step and a time limit that is reached ends the run.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub steps: Option<u64>,
+    pub time: Option<Duration>,
+}
+
+impl Budget {
+    /// Fraction of the budget done after `step` steps and `elapsed` training time this session.
+    pub fn progress(&self, step: u64, elapsed: Duration) -> f32 {
+        match (self.steps, self.time) {
+            (Some(n), _) => step as f32 / n.max(1) as f32,
+            (None, Some(t)) => (elapsed.as_secs_f64() / t.as_secs_f64().max(1e-9)) as f32,
+            _ => 0.0,
+        }
+    }
+
+    pub fn spent(&self, step: u64, elapsed: Duration) -> bool {
+        self.steps.is_some_and(|n| step >= n) || self.time.is_some_and(|t| elapsed >= t)
+    }
+}
+
+/// Training time: this session's, less the time the page held the run paused, plus earlier sessions' wall time.
+pub struct Clock {
+    start: Instant,
+    paused: Duration,
+    wall_before: f64,
+}
+
+impl Clock {
+    fn new(wall_before: f64) -> Clock {
+        Clock { start: Instant::now(), paused: Duration::ZERO, wall_before }
+    }
+    /// This session's training time.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed().saturating_sub(self.paused)
+    }
+    /// The run's training time over all sessions, in seconds.
+    pub fn wall(&self) -> f64 {
+        self.wall_before + self.elapsed().as_secs_f64()
+    }
+    pub fn add_pause(&mut self, paused: Duration) {
+        self.paused += paused;
+    }
+}
+
+/// What every sink and control may read about the run.
+pub struct Run<'a> {
+    pub config: &'a RunConfig,
+    pub dir: &'a Path,
+    pub data: &'a Arc<dyn Dataset>,
+    pub budget: Budget,
+    /// The step this session started from (0, or where a resumed run continues).
+    pub start_step: u64,
+}
+
+/// One epoch's classification metrics (a line of the metrics log), and the accuracies for a plot.
+pub struct EpochMetrics {
+    pub line: serde_json::Value,
+    pub epoch: u64,
+    pub train_accuracy: f64,
+    pub val_accuracy: f64,
+}
+
+/// What happened in one step.
+pub struct StepEvent<'a> {
+    /// Steps completed.
+    pub step: u64,
+    pub stats: StepStats,
+    pub wall_s: f64,
+    /// This session's training time.
+    pub elapsed: Duration,
+    pub progress: f32,
+    /// Samples per second of training this session.
+    pub samples_per_s: f64,
+    pub trainer: &'a Trainer,
+    /// Set at the step that completes an epoch of a classification data set.
+    pub epoch: Option<&'a EpochMetrics>,
+}
+
+pub struct EndEvent<'a> {
+    pub status: RunStatus,
+    /// The divergence, for the message that names the last good checkpoint.
+    pub diverged: Option<&'a EngineError>,
+    pub trainer: &'a Trainer,
+    pub wall_s: f64,
+    pub summary: &'a Summary,
+    pub samples_per_s: f64,
+}
+
+/// A side effect of the run loop.
+pub trait Sink {
+    /// After the batch's forward and backward gave a finite loss and before the update: the trainer still holds
+    /// the parameters of step `trainer.step`, and `rng_before` is the data stream from before this batch (so a
+    /// checkpoint taken here resumes by drawing the same batch).
+    fn before_update(&mut self, _run: &Run, _trainer: &Trainer, _rng_before: &Rng, _wall_s: f64) -> Result<()> {
+        Ok(())
+    }
+    fn step(&mut self, run: &Run, event: &StepEvent) -> Result<()>;
+    fn end(&mut self, _run: &Run, _end: &EndEvent) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An input of the run loop, asked before every step: it may hold the run (time held is no training time) or end
+/// it.
+pub trait Control {
+    fn check(&mut self, run: &Run, trainer: &Trainer, clock: &mut Clock) -> Result<Option<RunStatus>>;
+}
+
+/// Trains until a control ends the run or it diverges, with the standard sinks and controls, writing everything
+/// into `dir`.
+pub fn train_loop(
+    config: &RunConfig,
+    dir: &Path,
+    data: Arc<dyn Dataset>,
+    trainer: &mut Trainer,
+    wall_before: f64,
+    quiet: bool,
+    live: Option<&LiveRun>,
+) -> Result<RunOutcome> {
+    let budget = Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
+    let run = Run { config, dir, data: &data, budget, start_step: trainer.step };
+    let mut sampler = crate::samplers::build(&config.sampler, data.clone(), config.seed, config.train.batch)?;
+    if !quiet {
+        eprintln!("sampler  {}", sampler.describe());
+    }
+    let mut sinks = crate::sinks::standard(&run, trainer, quiet, live)?;
+    let mut controls = crate::controls::standard(live);
+    let (mut inputs, mut targets) =
+        (vec![0.0f32; config.train.batch * data.input_dims()], vec![0.0f32; config.train.batch * data.output_dims()]);
+    let injected_panic = crate::run::injected_panic_step(dir);
+    let mut clock = Clock::new(wall_before);
+    let mut tracker = Tracker::new(trainer.step, config.train.batch, config.output.log_every);
+    let mut diverged = None;
+    let status = 'run: loop {
+        for control in controls.iter_mut() {
+            if let Some(status) = control.check(&run, trainer, &mut clock)? {
+                break 'run status;
+            }
+        }
+        if injected_panic == Some(trainer.step) {
+            panic!("injected failure at step {} (APPROXLAB_INJECT_PANIC)", trainer.step);
+        }
+        if budget.steps.is_none() && budget.time.is_some() {
+            trainer.set_budget_done(budget.progress(trainer.step, clock.elapsed()) as f64);
+        }
+        let rng_before = trainer.rng.clone();
+        sampler.fill(trainer.step, &mut trainer.rng, &mut inputs, &mut targets);
+        let loss = trainer.compute_gradients(&inputs, &targets)?;
+        sampler.feedback(&inputs, &targets, trainer.last_predictions());
+        if loss.is_finite() {
+            for sink in sinks.iter_mut() {
+                sink.before_update(&run, trainer, &rng_before, clock.wall())?;
+            }
+        }
+        let stats = match trainer.apply_gradients(loss) {
+            Ok(stats) => stats,
+            Err(e @ EngineError::Diverged { .. }) => {
+                diverged = Some(e);
+                break RunStatus::Diverged;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let elapsed = clock.elapsed();
+        tracker.record(trainer.step, stats.loss, elapsed);
+        let epoch = epoch_metrics(&run, trainer)?;
+        let event = StepEvent {
+            step: trainer.step,
+            stats,
+            wall_s: clock.wall(),
+            elapsed,
+            progress: budget.progress(trainer.step, elapsed),
+            samples_per_s: tracker.samples_per_s(trainer.step, elapsed),
+            trainer,
+            epoch: epoch.as_ref(),
+        };
+        for sink in sinks.iter_mut() {
+            sink.step(&run, &event)?;
+        }
+    };
+    let summary = summarize(&run, trainer, status, &clock, &tracker)?;
+    let end = EndEvent {
+        status,
+        diverged: diverged.as_ref(),
+        trainer,
+        wall_s: clock.wall(),
+        summary: &summary,
+        samples_per_s: tracker.samples_per_s(trainer.step, clock.elapsed()),
+    };
+    for sink in sinks.iter_mut() {
+        sink.end(&run, &end)?;
+    }
+    let exit_code = match status {
+        RunStatus::Interrupted => crate::run::interrupted_exit_code(),
+        RunStatus::Diverged => 1,
+        RunStatus::Finished | RunStatus::Stopped => 0,
+    };
+    Ok(RunOutcome { status, exit_code, summary })
+}
+
+/// Training points used for the per-epoch training accuracy: enough for a stable figure, few enough to stay cheap.
+const TRAIN_EVAL_POINTS: usize = 10_000;
+
+/// At the step that completes an epoch of a classification data set: accuracy and cross-entropy on part of the
+/// training set, the validation set and the test set (if any).
+fn epoch_metrics(run: &Run, trainer: &Trainer) -> Result<Option<EpochMetrics>> {
+    let (data, batch, step) = (run.data.as_ref(), run.config.train.batch as u64, trainer.step);
+    let (Some(classes), Some(n)) = (data.classes(), data.len()) else { return Ok(None) };
+    let epoch = step * batch / n as u64;
+    if step == 0 || epoch == (step - 1) * batch / n as u64 {
+        return Ok(None);
+    }
+    let model = &trainer.model;
+    let entry = |m: Metrics, pred: &[f32], targets: &[f32]| {
+        serde_json::json!({"accuracy": m.accuracy, "loss": crate::run::cross_entropy(pred, targets, classes)})
+    };
+    let mut line = serde_json::Map::new();
+    if let Some((xs, ys)) = data.training_points() {
+        let rows = (xs.len() / data.input_dims()).min(TRAIN_EVAL_POINTS);
+        let (xs, ys) = (&xs[..rows * data.input_dims()], &ys[..rows * classes]);
+        let (m, pred) = evaluate_on(model, data, xs, ys)?;
+        line.insert("train".into(), entry(m, &pred, ys));
+    }
+    let eval = data.eval_set();
+    let (m, pred) = evaluate_on(model, data, &eval.inputs, &eval.targets)?;
+    line.insert("val".into(), entry(m, &pred, &eval.targets));
+    if let Some(test) = data.test_set() {
+        let (m, pred) = evaluate_on(model, data, &test.inputs, &test.targets)?;
+        line.insert("test".into(), entry(m, &pred, &test.targets));
+    }
+    let mut line = serde_json::Value::Object(line);
+    let acc = |k: &str| line[k]["accuracy"].as_f64().unwrap_or(f64::NAN);
+    let (train_accuracy, val_accuracy) = (acc("train"), acc("val"));
+    line["epoch"] = serde_json::json!(epoch);
+    line["step"] = serde_json::json!(step);
+    Ok(Some(EpochMetrics { line, epoch, train_accuracy, val_accuracy }))
+}
+
+/// The run's summary: what it was, how far and fast it trained, and its final metrics.
+fn summarize(run: &Run, trainer: &Trainer, status: RunStatus, clock: &Clock, tracker: &Tracker) -> Result<Summary> {
+    let data = run.data.as_ref();
+    let eval = evaluate(&trainer.model, data)?;
+    let (test, confusion_matrix) = match data.classes() {
+        Some(classes) => {
+            // The confusion matrix is of the test set when there is one, else of the validation set.
+            let set = data.test_set().unwrap_or_else(|| data.eval_set());
+            let (m, pred) = evaluate_on(&trainer.model, data, &set.inputs, &set.targets)?;
+            let test = data.test_set().is_some().then_some(m);
+            (test, Some(approxlab_data::confusion_matrix(&pred, &set.targets, classes)))
+        }
+        None => (None, None),
+    };
+    let model = &trainer.model;
+    let (train_loss, train_loss_steps) = tracker.train_loss();
+    let wall_s = clock.wall();
+    Ok(Summary {
+        status,
+        data: data.name(),
+        sampler: run.config.sampler.clone(),
+        params: model.n_params(),
+        encoded_features: model.encoded_dims(),
+        flops_per_sample: model.flops_per_sample(),
+        parts: model.summary(),
+        steps: trainer.step,
+        samples: trainer.step * run.config.train.batch as u64,
+        wall_s,
+        samples_per_s: trainer.step as f64 * run.config.train.batch as f64 / wall_s.max(1e-9),
+        steady_samples_per_s: tracker.steady_samples_per_s(trainer.step, clock.elapsed()),
+        gemm: approxlab_engine::openblas::provider().describe(),
+        precision: trainer.precision().precision.to_string(),
+        products: trainer.precision().describe.clone(),
+        train_loss,
+        train_loss_steps,
+        lr: trainer.lr(),
+        eval,
+        test,
+        confusion_matrix,
+        class_names: data.class_names(),
+    })
+}

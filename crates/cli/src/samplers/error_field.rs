@@ -1,0 +1,244 @@
+//! Error-driven sampling: a coarse field of the model's recent squared error over the input domain, `grid` cells per
+//! dimension, fed by the predictions on every batch; a share of each batch is drawn from cells in proportion to
+//! their error, the rest as the default sampler draws it. Any data set with 1 to 3 input dimensions can use it:
+//!
+//! - sampled on the fly (the Mandelbrot set, curves): a hard point is uniform within its cell, and its target comes
+//!   from the data set's truth function, as any point a method chooses to ask about;
+//! - a fixed training set (image pixels, with or without held-out ones, a CSV table): a hard point is a random
+//!   training point of its cell, so held-out points are never seen.
+//!
+//! Unvisited cells start at an error of 1 (above any squared error of targets in [0, 1]), so the first batches
+//! explore the whole domain. The field is not part of the checkpoint: a resumed run rebuilds it within a few
+//! batches.
+
+use super::{Sampler, Uniform};
+use anyhow::{bail, Result};
+use approxlab_data::Dataset;
+use approxlab_engine::rng::Rng;
+use rand::Rng as _;
+use std::sync::Arc;
+
+/// Weight of a cell's previous estimate when a batch brings new samples of it.
+const DECAY: f32 = 0.5;
+
+pub struct ErrorFieldSampler {
+    data: Arc<dyn Dataset>,
+    uniform: Uniform,
+    /// The field's own stream, so that the uniform part draws exactly what the default sampler would.
+    rng: Rng,
+    share: f64,
+    grid: usize,
+    dims: usize,
+    lo: Vec<f64>,
+    width: Vec<f64>,
+    error: Vec<f32>,
+    /// This batch's squared-error sum and sample count per cell, and the cells it touched.
+    sum: Vec<f32>,
+    count: Vec<u32>,
+    touched: Vec<u32>,
+    cdf: Vec<f64>,
+    /// Fixed training set: its points grouped by cell (`start[c]..start[c + 1]` in `order`).
+    buckets: Option<(Vec<u32>, Vec<u32>)>,
+}
+
+impl ErrorFieldSampler {
+    pub fn new(data: Arc<dyn Dataset>, seed: u64, batch: usize, share: f64, grid: usize) -> Result<Self> {
+        let dims = data.input_dims();
+        let cells = grid.pow(dims as u32);
+        let has_truth = data.truth(&vec![0.0; dims], &mut vec![0.0; data.output_dims()]);
+        if data.training_points().is_none() && !has_truth {
+            bail!("sampler error_field: {} has neither a fixed training set nor a truth function to ask", data.name());
+        }
+        let lo: Vec<f64> = data.domain().iter().map(|d| d.0).collect();
+        let width: Vec<f64> = data.domain().iter().map(|d| d.1 - d.0).collect();
+        let mut s = ErrorFieldSampler {
+            uniform: Uniform::new(data.clone(), seed),
+            rng: approxlab_engine::rng::derived(seed, "error field"),
+            share,
+            grid,
+            dims,
+            lo,
+            width,
+            error: vec![1.0; cells],
+            sum: vec![0.0; cells],
+            count: vec![0; cells],
+            touched: Vec::with_capacity(batch.min(cells)),
+            cdf: vec![0.0; cells],
+            buckets: None,
+            data,
+        };
+        if let Some((xs, _)) = s.data.training_points() {
+            s.buckets = Some(s.bucket(xs));
+        }
+        Ok(s)
+    }
+
+    fn cell_of(&self, x: &[f32]) -> usize {
+        let (mut cell, mut stride) = (0usize, 1usize);
+        for k in 0..self.dims {
+            let u = (x[k] as f64 - self.lo[k]) / self.width[k];
+            let i = ((u * self.grid as f64) as isize).clamp(0, self.grid as isize - 1) as usize;
+            cell += i * stride;
+            stride *= self.grid;
+        }
+        cell
+    }
+
+    /// Counting sort of the training points by cell.
+    fn bucket(&self, xs: &[f32]) -> (Vec<u32>, Vec<u32>) {
+        let cells = self.error.len();
+        let mut start = vec![0u32; cells + 1];
+        let of: Vec<usize> = xs.chunks_exact(self.dims).map(|x| self.cell_of(x)).collect();
+        for &c in &of {
+            start[c + 1] += 1;
+        }
+        for c in 0..cells {
+            start[c + 1] += start[c];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; of.len()];
+        for (i, &c) in of.iter().enumerate() {
+            order[next[c] as usize] = i as u32;
+            next[c] += 1;
+        }
+        (start, order)
+    }
+
+    /// The cumulative weights of the cells: their error, and zero for cells with no training points.
+    fn build_cdf(&mut self) {
+        let mut total = 0.0f64;
+        for c in 0..self.error.len() {
+            let empty = self.buckets.as_ref().is_some_and(|(start, _)| start[c] == start[c + 1]);
+            total += if empty { 0.0 } else { self.error[c] as f64 };
+            self.cdf[c] = total;
+        }
+    }
+
+    fn draw_cell(&mut self) -> usize {
+        let total = *self.cdf.last().unwrap_or(&0.0);
+        let u = self.rng.gen::<f64>() * total;
+        self.cdf.partition_point(|&c| c <= u).min(self.cdf.len() - 1)
+    }
+
+    fn fill_hard(&mut self, inputs: &mut [f32], targets: &mut [f32]) {
+        self.build_cdf();
+        let (d, o) = (self.dims, self.data.output_dims());
+        match self.buckets.take() {
+            Some((start, order)) => {
+                let data = self.data.clone();
+                let (xs, ys) = data.training_points().expect("a bucketed data set has training points");
+                for (x, y) in inputs.chunks_exact_mut(d).zip(targets.chunks_exact_mut(o)) {
+                    let c = self.draw_cell();
+                    let (a, b) = (start[c] as usize, start[c + 1] as usize);
+                    // Every cell with weight has points; the fallback only guards a field that is all zero.
+                    let i = if b > a { order[self.rng.gen_range(a..b)] as usize } else { self.rng.gen_range(0..xs.len() / d) };
+                    x.copy_from_slice(&xs[i * d..(i + 1) * d]);
+                    y.copy_from_slice(&ys[i * o..(i + 1) * o]);
+                }
+                self.buckets = Some((start, order));
+            }
+            None => {
+                for x in inputs.chunks_exact_mut(d) {
+                    let mut c = self.draw_cell();
+                    for k in 0..d {
+                        let i = c % self.grid;
+                        c /= self.grid;
+                        let u = (i as f64 + self.rng.gen::<f64>()) / self.grid as f64;
+                        x[k] = (self.lo[k] + self.width[k] * u) as f32;
+                    }
+                }
+                self.data.truth(inputs, targets);
+            }
+        }
+    }
+}
+
+impl Sampler for ErrorFieldSampler {
+    fn describe(&self) -> String {
+        let cells = vec![self.grid.to_string(); self.dims].join("x");
+        format!("error field of {cells} cells for {:.0}% of each batch, the rest {}", 100.0 * self.share, self.uniform.describe())
+    }
+
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]) {
+        let (d, o) = (self.dims, self.data.output_dims());
+        let rows = inputs.len() / d;
+        let hard = ((rows as f64 * self.share).round() as usize).min(rows);
+        let uniform = rows - hard;
+        let (ui, hi) = inputs.split_at_mut(uniform * d);
+        let (ut, ht) = targets.split_at_mut(uniform * o);
+        if uniform > 0 {
+            self.uniform.fill(step, rng, ui, ut);
+        }
+        if hard > 0 {
+            self.fill_hard(hi, ht);
+        }
+    }
+
+    fn feedback(&mut self, inputs: &[f32], targets: &[f32], predictions: &[f32]) {
+        let (d, o) = (self.dims, self.data.output_dims());
+        for ((x, t), p) in inputs.chunks_exact(d).zip(targets.chunks_exact(o)).zip(predictions.chunks_exact(o)) {
+            let c = self.cell_of(x);
+            let e: f32 = t.iter().zip(p).map(|(t, p)| (t - p) * (t - p)).sum();
+            if self.count[c] == 0 {
+                self.touched.push(c as u32);
+            }
+            self.sum[c] += e;
+            self.count[c] += 1;
+        }
+        for &c in &self.touched {
+            let c = c as usize;
+            let mean = self.sum[c] / self.count[c] as f32;
+            self.error[c] = DECAY * self.error[c] + (1.0 - DECAY) * mean;
+            self.sum[c] = 0.0;
+            self.count[c] = 0;
+        }
+        self.touched.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approxlab_data::DataSpec;
+
+    fn mandelbrot() -> Arc<dyn Dataset> {
+        let spec = DataSpec::parse("mandelbrot:periodic").unwrap();
+        let mut spec = serde_json::to_value(&spec).unwrap();
+        spec["on_the_fly"] = serde_json::json!(true);
+        let spec: DataSpec = serde_json::from_value(spec).unwrap();
+        Arc::from(spec.build(0).unwrap())
+    }
+
+    /// With all of the error in one cell, the hard share lands in it and the uniform share spreads over the domain.
+    #[test]
+    fn hard_share_goes_where_the_error_is_and_the_rest_is_uniform() {
+        let data = mandelbrot();
+        let (batch, grid) = (20_000, 8);
+        let mut s = ErrorFieldSampler::new(data.clone(), 1, batch, 0.75, grid).unwrap();
+        s.error.fill(0.0);
+        s.error[3 + 5 * grid] = 1.0;
+        let (mut x, mut y) = (vec![0.0f32; 2 * batch], vec![0.0f32; batch]);
+        s.fill(0, &mut approxlab_engine::rng::seeded(2), &mut x, &mut y);
+        let in_hot = |rows: &[f32]| rows.chunks_exact(2).filter(|p| s.cell_of(p) == 3 + 5 * grid).count();
+        let uniform = batch / 4;
+        assert_eq!(in_hot(&x[2 * uniform..]), batch - uniform, "every hard point is in the hot cell");
+        let share = in_hot(&x[..2 * uniform]) as f64 / uniform as f64;
+        assert!((share - 1.0 / 64.0).abs() < 0.01, "uniform points fall in the cell at its area, got {share}");
+        // Targets come from the truth function at the drawn points.
+        let mut truth = vec![0.0f32; batch];
+        data.truth(&x, &mut truth);
+        assert_eq!(y, truth);
+    }
+
+    #[test]
+    fn feedback_moves_the_field_towards_the_batch_error() {
+        let data = mandelbrot();
+        let mut s = ErrorFieldSampler::new(data, 1, 4, 0.5, 4).unwrap();
+        // Two points in the first cell (x near -2.65, y near -1.2) with squared errors 0.04 and 0.0.
+        let x = [-2.6f32, -1.1, -2.6, -1.15];
+        s.feedback(&x, &[0.2, 0.5], &[0.0, 0.5]);
+        let c = s.cell_of(&x[..2]);
+        assert!((s.error[c] - (0.5 * 1.0 + 0.5 * 0.02)).abs() < 1e-6, "{}", s.error[c]);
+        assert!(s.error.iter().enumerate().all(|(i, e)| i == c || *e == 1.0));
+    }
+}

@@ -1,0 +1,150 @@
+//! Samplers: where each batch of a run comes from. A sampler fills the batch before a step and may look at what
+//! the model predicted for it before the update (its feedback), so that error-driven sampling is an ordinary
+//! sampler. Adding one is a file here and a line in [`SamplerSpec`] and [`build`].
+
+mod epoch;
+mod error_field;
+
+use anyhow::{bail, Result};
+use approxlab_data::Dataset;
+use approxlab_engine::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub use epoch::EpochSampler;
+pub use error_field::ErrorFieldSampler;
+
+/// Fills each step's batch, and may learn from the model's predictions on it.
+pub trait Sampler: Send {
+    /// One line for the run's start, e.g. `error field 256x256, 90% of each batch`.
+    fn describe(&self) -> String;
+    /// Fills the batch of 0-based step `step`. `rng` is the run's data stream (part of the checkpoint).
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]);
+    /// The model's predictions on the batch just filled (before the update), row by row with its inputs and
+    /// targets.
+    fn feedback(&mut self, _inputs: &[f32], _targets: &[f32], _predictions: &[f32]) {}
+}
+
+/// `[sampler]` in a config, `--sampler` on the command line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SamplerSpec {
+    /// Shuffled epochs over a fixed training set; fresh uniform draws from a data set sampled on the fly.
+    #[default]
+    Uniform,
+    /// A share of each batch drawn where the model's recent error is largest: see [`ErrorFieldSampler`].
+    ErrorField {
+        /// Fraction of each batch drawn from the error field, in [0, 1); the rest is uniform.
+        #[serde(default = "default_share")]
+        share: f64,
+        /// Cells per input dimension of the error field.
+        #[serde(default = "default_grid")]
+        grid: usize,
+    },
+}
+
+fn default_share() -> f64 {
+    0.9
+}
+fn default_grid() -> usize {
+    256
+}
+
+/// Most cells an error field may have (4M: 32 MB of state).
+pub const MAX_FIELD_CELLS: usize = 1 << 22;
+
+impl SamplerSpec {
+    pub const FORMS: &'static str = "uniform, error_field[:SHARE[:GRID]]";
+
+    pub fn parse(s: &str) -> Result<SamplerSpec> {
+        let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+        let num = |i: usize, what: &str, default: f64| -> Result<f64> {
+            match parts.get(i) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| anyhow::anyhow!("sampler '{s}': {what} must be a number, got '{v}'")),
+            }
+        };
+        let spec = match (parts[0], parts.len()) {
+            ("uniform", 1) => SamplerSpec::Uniform,
+            ("error_field" | "error-field", 1..=3) => {
+                let grid = num(2, "GRID", default_grid() as f64)?;
+                if grid.fract() != 0.0 || grid < 1.0 {
+                    bail!("sampler '{s}': GRID must be a whole number of cells >= 1, got {grid}");
+                }
+                SamplerSpec::ErrorField { share: num(1, "SHARE", default_share())?, grid: grid as usize }
+            }
+            _ => bail!("sampler: unknown sampler '{s}', expected one of: {}", Self::FORMS),
+        };
+        spec.validate(None)?;
+        Ok(spec)
+    }
+
+    /// Checks the values, and with `input_dims` the field's size.
+    pub fn validate(&self, input_dims: Option<usize>) -> Result<()> {
+        if let SamplerSpec::ErrorField { share, grid } = *self {
+            if !(0.0..1.0).contains(&share) {
+                bail!("sampler error_field share: must be in [0, 1) (a uniform part keeps the field current), got {share}");
+            }
+            if grid == 0 {
+                bail!("sampler error_field grid: must be at least 1, got 0");
+            }
+            if let Some(d) = input_dims {
+                let cells = (grid as f64).powi(d as i32);
+                if d > 3 || cells > MAX_FIELD_CELLS as f64 {
+                    bail!(
+                        "sampler error_field: a {grid}-cell grid over {d} input dimensions has {cells} cells, more than the {MAX_FIELD_CELLS} allowed (for 1 to 3 input dimensions)"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_uniform(&self) -> bool {
+        *self == SamplerSpec::Uniform
+    }
+}
+
+/// The sampler a run's config asks for, over its data set.
+pub fn build(spec: &SamplerSpec, data: Arc<dyn Dataset>, seed: u64, batch: usize) -> Result<Box<dyn Sampler>> {
+    spec.validate(Some(data.input_dims()))?;
+    Ok(match *spec {
+        SamplerSpec::Uniform => Box::new(Uniform::new(data, seed)),
+        SamplerSpec::ErrorField { share, grid } => {
+            Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?)
+        }
+    })
+}
+
+/// The default: shuffled epochs where there is a fixed training set, the data set's own uniform draws otherwise.
+struct Uniform {
+    data: Arc<dyn Dataset>,
+    epochs: Option<EpochSampler>,
+}
+
+impl Uniform {
+    fn new(data: Arc<dyn Dataset>, seed: u64) -> Uniform {
+        let epochs = match (data.len(), data.training_points()) {
+            (Some(n), Some(_)) => Some(EpochSampler::new(seed, n)),
+            _ => None,
+        };
+        Uniform { data, epochs }
+    }
+}
+
+impl Sampler for Uniform {
+    fn describe(&self) -> String {
+        match &self.epochs {
+            Some(_) => "shuffled epochs over the training set".into(),
+            None => "uniform draws".into(),
+        }
+    }
+
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]) {
+        let rows = inputs.len() / self.data.input_dims();
+        match (&mut self.epochs, self.data.training_points()) {
+            (Some(s), Some((xs, ys))) => s.fill(step * rows as u64, xs, ys, inputs, targets),
+            _ => self.data.fill_batch(rng, inputs, targets),
+        }
+    }
+}
