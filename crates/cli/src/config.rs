@@ -1,6 +1,7 @@
 //! The run configuration: one TOML file (`--config`), overridden by flags, shown by `--print-config` and saved as
 //! the run's `config.toml`.
 
+use crate::samplers::SamplerSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use approxlab_data::DataSpec;
 use approxlab_engine::encoding::EncodingConfig;
@@ -10,7 +11,6 @@ use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::optimizer::OptimizerConfig;
 use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::schedule::Schedule;
-use crate::samplers::SamplerSpec;
 use approxlab_engine::{ModelConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -372,8 +372,8 @@ fn parse_toml_value(raw: &str) -> toml::Value {
 pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
     match &flags.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("config {}: cannot read", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("config {}: cannot read", path.display()))?;
             resolve_text(&text, &path.display().to_string(), flags)
         }
         None => resolve_text("", "defaults", flags),
@@ -385,7 +385,8 @@ pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<Run
     let base = parse_config_text(text, origin)?;
     let raw: toml::Table = toml::from_str(text).unwrap_or_default();
     let has = |section: &str, key: &str| raw.get(section).and_then(|m| m.get(key)).is_some();
-    let (file_sets_head, file_sets_loss, file_sets_batch) = (has("model", "head"), has("train", "loss"), has("train", "batch"));
+    let (file_sets_head, file_sets_loss, file_sets_batch) =
+        (has("model", "head"), has("train", "loss"), has("train", "batch"));
     let batch_given =
         file_sets_batch || flags.batch.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("train.batch"));
     let head_given =

@@ -4,11 +4,11 @@ mod bench;
 mod challenge;
 mod compare;
 mod config;
+mod controls;
 mod live;
 mod media;
 mod queue;
 mod render;
-mod controls;
 mod run;
 mod run_loop;
 mod samplers;
@@ -394,14 +394,14 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
 }
 
 /// What `train_served` does once training has finished (the video, say), before the page waits for Ctrl-C.
-type AfterTraining = dyn Fn(&Path) -> Result<()>;
+type AfterTraining<'a> = dyn Fn(&Path) -> Result<()> + 'a;
 
 /// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
 fn train_served(
     config: RunConfig,
     quiet: bool,
     listen: &ListenArgs,
-    after: Option<&AfterTraining>,
+    after: Option<&AfterTraining<'_>>,
 ) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
     let (data, mut trainer, dir) = run::prepare(&config)?;

@@ -174,7 +174,8 @@ pub fn train_loop(
     quiet: bool,
     live: Option<&LiveRun>,
 ) -> Result<RunOutcome> {
-    let budget = Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
+    let budget =
+        Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
     let run = Run { config, dir, data: &data, budget, start_step: trainer.step };
     let mut sampler = crate::samplers::build(&config.sampler, data.clone(), config.seed, config.train.batch)?;
     if !quiet {
@@ -183,7 +184,7 @@ pub fn train_loop(
     let mut sinks = crate::sinks::standard(&run, trainer, quiet, live)?;
     let mut controls = crate::controls::standard(live);
     let (mut inputs, mut targets) =
-        (vec![0.0f32; config.train.batch * data.input_dims()], vec![0.0f32; config.train.batch * data.output_dims()]);
+        (vec![0.0f64; config.train.batch * data.input_dims()], vec![0.0f32; config.train.batch * data.output_dims()]);
     let injected_panic = crate::run::injected_panic_step(dir);
     let mut clock = Clock::new(wall_before);
     let mut tracker = Tracker::new(trainer.step, config.train.batch, config.output.log_every);
@@ -202,7 +203,7 @@ pub fn train_loop(
         }
         let rng_before = trainer.rng.clone();
         sampler.fill(trainer.step, &mut trainer.rng, &mut inputs, &mut targets);
-        let loss = trainer.compute_gradients(&inputs, &targets)?;
+        let loss = trainer.compute_gradients_f64(&inputs, &targets)?;
         sampler.feedback(&inputs, &targets, trainer.last_predictions());
         if loss.is_finite() {
             for sink in sinks.iter_mut() {
@@ -267,9 +268,7 @@ fn epoch_metrics(run: &Run, trainer: &Trainer) -> Result<Option<EpochMetrics>> {
         return Ok(None);
     }
     let model = &trainer.model;
-    let entry = |m: Metrics, pred: &[f32], targets: &[f32]| {
-        serde_json::json!({"accuracy": m.accuracy, "loss": crate::run::cross_entropy(pred, targets, classes)})
-    };
+    let entry = |m: Metrics, pred: &[f32], targets: &[f32]| serde_json::json!({"accuracy": m.accuracy, "loss": crate::run::cross_entropy(pred, targets, classes)});
     let mut line = serde_json::Map::new();
     if let Some((xs, ys)) = data.training_points() {
         let rows = (xs.len() / data.input_dims()).min(TRAIN_EVAL_POINTS);

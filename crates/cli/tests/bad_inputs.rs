@@ -328,7 +328,7 @@ fn file_cases(tmp: &Path) -> Vec<(String, Vec<String>)> {
 /// Commands other than `train`, with bad arguments.
 fn command_cases(tmp: &Path, run: &Path) -> Vec<(String, Vec<String>)> {
     let t = |s: &str| s.replace("TMP", &tmp.display().to_string()).replace("RUN", &run.display().to_string());
-    let list: [(&str, &str); 23] = [
+    let list: [(&str, &str); 31] = [
         ("resume: no such run", "resume TMP/nope"),
         ("resume: a folder that is not a run", "resume TMP"),
         ("resume: bad steps", "resume RUN --steps=-4"),
@@ -352,6 +352,14 @@ fn command_cases(tmp: &Path, run: &Path) -> Vec<(String, Vec<String>)> {
         ("serve: zero runs at once", "serve --port 0 --max-runs 0"),
         ("--max-memory: not a size", "--max-memory lots train --steps 1"),
         ("train: softmax head on one output", "train --data curve --head softmax --steps 1 --out TMP/runs"),
+        ("challenge: an unknown zoom window", "challenge --zoom nowhere --time 1s --out TMP/runs"),
+        ("challenge: a zoom width of 0", "challenge --zoom -0.5,0,0 --time 1s --out TMP/runs"),
+        ("challenge: a negative zoom width", "challenge --zoom -0.5,0,-1e-3 --time 1s --out TMP/runs"),
+        ("challenge: a budget that is not a duration", "challenge --time soon --out TMP/runs"),
+        ("challenge: --score of a run of another data set", "challenge --score RUN"),
+        ("challenge: --score of no run", "challenge --score TMP/nope"),
+        ("challenge: --record off the protocol's grid", "challenge --record --grid 64x40 --time 1s --out TMP/runs"),
+        ("challenge: a grid of one point", "challenge --grid 1x1 --time 1s --out TMP/runs"),
     ];
     list.iter().map(|(case, line)| (case.to_string(), t(line).split(' ').map(str::to_string).collect())).collect()
 }

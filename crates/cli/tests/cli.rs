@@ -460,6 +460,17 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     assert_eq!(eval(&a), eval(&b));
     let (sa, sb) = (summary(&a), summary(&b));
     assert_eq!(sa["eval"], sb["eval"]);
+    // The training loss is the mean over the last log window, so resuming does not change it.
+    assert!(sa["train_loss"].as_f64().is_some_and(f64::is_finite), "{sa}");
+    assert_eq!(sa["train_loss"], sb["train_loss"]);
+    assert_eq!(sa["train_loss_steps"], sb["train_loss_steps"]);
+    // Throughput: samples trained over training seconds, and a steady rate beside it.
+    for s in [&sa, &sb] {
+        assert_eq!(s["samples"].as_u64(), Some(40 * 128));
+        let rate = s["samples"].as_f64().unwrap() / s["wall_s"].as_f64().unwrap();
+        assert!((s["samples_per_s"].as_f64().unwrap() - rate).abs() <= 1e-6 * rate, "{s}");
+        assert!(s["steady_samples_per_s"].as_f64().is_some_and(|r| r > 0.0), "{s}");
+    }
     assert_eq!(sa["eval"]["mse"].as_f64(), sb["eval"]["mse"].as_f64());
     assert!(std::fs::read(a.join("learned.png")).unwrap() == std::fs::read(b.join("learned.png")).unwrap());
     // The resumed config records the new budget.

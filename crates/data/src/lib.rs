@@ -172,6 +172,37 @@ pub trait Dataset: Send + Sync {
     fn image_shape(&self) -> Option<(usize, usize)> {
         None
     }
+    /// [`Dataset::fill_batch`] with f64 coordinates. A data set whose target is defined at every real point (the
+    /// Mandelbrot set) draws and evaluates its points in f64, for zooms deeper than f32 resolves; the others give
+    /// their f32 points widened.
+    fn fill_batch_f64(&self, rng: &mut rand_pcg::Pcg64, inputs: &mut [f64], targets: &mut [f32]) {
+        with_f32_buffer(inputs.len(), |x| {
+            self.fill_batch(rng, x, targets);
+            inputs.iter_mut().zip(x.iter()).for_each(|(w, v)| *w = *v as f64);
+        })
+    }
+    /// [`Dataset::truth`] at f64 points.
+    fn truth_f64(&self, inputs: &[f64], out: &mut [f32]) -> bool {
+        with_f32_buffer(inputs.len(), |x| {
+            x.iter_mut().zip(inputs).for_each(|(n, v)| *n = *v as f32);
+            self.truth(x, out)
+        })
+    }
+}
+
+thread_local! {
+    static F32_BUFFER: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Calls `f` with a zeroed f32 buffer of `len` values, kept per thread between calls (taken out while in use, so
+/// a nested call gets its own): the f64 defaults above allocate only the first time.
+pub(crate) fn with_f32_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buffer = F32_BUFFER.take();
+    buffer.clear();
+    buffer.resize(len, 0.0);
+    let result = f(&mut buffer);
+    F32_BUFFER.set(buffer);
+    result
 }
 
 /// Mean squared error over all components; 0 for empty input. Extra elements of the longer slice

@@ -127,11 +127,29 @@ fn compute(f: fn(f64, f64, u32) -> f64, depth: u32, inputs: &[f32], out: &mut [f
     });
 }
 
+/// Evaluates `f` at every `(x, y)` row of f64 `inputs`, as [`compute`] does.
+fn compute_f64(f: fn(f64, f64, u32) -> f64, depth: u32, inputs: &[f64], out: &mut [f32]) {
+    inputs.par_chunks(2 * CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(inp, o)| {
+        for (p, v) in inp.chunks_exact(2).zip(o.iter_mut()) {
+            *v = f(p[0], p[1], depth) as f32;
+        }
+    });
+}
+
 fn draw_points(rng: &mut rand_pcg::Pcg64, window: &[f64; 4], out: &mut [f32]) {
     let [x0, x1, y0, y1] = *window;
     for p in out.chunks_exact_mut(2) {
         p[0] = (x0 + (x1 - x0) * rng.gen::<f64>()) as f32;
         p[1] = (y0 + (y1 - y0) * rng.gen::<f64>()) as f32;
+    }
+}
+
+/// The points [`draw_points`] draws from the same stream, not rounded to f32.
+fn draw_points_f64(rng: &mut rand_pcg::Pcg64, window: &[f64; 4], out: &mut [f64]) {
+    let [x0, x1, y0, y1] = *window;
+    for p in out.chunks_exact_mut(2) {
+        p[0] = x0 + (x1 - x0) * rng.gen::<f64>();
+        p[1] = y0 + (y1 - y0) * rng.gen::<f64>();
     }
 }
 
@@ -261,6 +279,24 @@ impl Dataset for MandelbrotDataset {
                 compute(target_fn(self.target), self.depth, &inputs[..2 * n], &mut targets[..n]);
             }
         }
+    }
+    fn fill_batch_f64(&self, rng: &mut rand_pcg::Pcg64, inputs: &mut [f64], targets: &mut [f32]) {
+        let n = (inputs.len() / 2).min(targets.len());
+        match &self.train {
+            Some(t) => crate::with_f32_buffer(2 * n, |narrow| {
+                t.fill_batch(rng, narrow, targets);
+                inputs.iter_mut().zip(narrow.iter()).for_each(|(w, v)| *w = *v as f64);
+            }),
+            None => {
+                draw_points_f64(rng, &self.window, &mut inputs[..2 * n]);
+                compute_f64(target_fn(self.target), self.depth, &inputs[..2 * n], &mut targets[..n]);
+            }
+        }
+    }
+    fn truth_f64(&self, inputs: &[f64], out: &mut [f32]) -> bool {
+        let n = (inputs.len() / 2).min(out.len());
+        compute_f64(target_fn(self.target), self.depth, &inputs[..2 * n], &mut out[..n]);
+        true
     }
     fn training_points(&self) -> Option<(&[f32], &[f32])> {
         self.train.as_ref().map(|t| (t.inputs.as_slice(), t.targets.as_slice()))

@@ -1,7 +1,8 @@
-//! Matrix products and the backend trait behind them.
+//! Matrix products on the CPU.
 //!
-//! All buffers are row-major `[rows, cols]` f32 slices. Model code calls [`matmul`], which forwards to the active
-//! [`Backend`]; a GPU backend would implement the same trait.
+//! All buffers are row-major `[rows, cols]` f32 slices. Model code calls [`matmul`]. There is no backend trait here:
+//! the whole engine (encodings, activations, loss, optimizer) runs on host slices, so a GPU backend would plug in at
+//! the trainer, not at the products (docs/engine.md, "Where a GPU backend would go").
 
 use crate::openblas::{self, Provider};
 use gemm::Parallelism;
@@ -11,25 +12,6 @@ use gemm::Parallelism;
 pub enum Op {
     N,
     T,
-}
-
-pub trait Backend: Send + Sync {
-    fn name(&self) -> &'static str;
-    /// `c[m, n] = (accumulate ? c : 0) + op(a)[m, k] * op(b)[k, n]`.
-    /// `a` is stored `[m, k]` for `Op::N` and `[k, m]` for `Op::T`; likewise `b` is `[k, n]` or `[n, k]`.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul(
-        &self,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[f32],
-        op_a: Op,
-        b: &[f32],
-        op_b: Op,
-        c: &mut [f32],
-        accumulate: bool,
-    );
 }
 
 /// Checks a product's operand sizes (panicking with `name` when one is too short: a bug in the caller) and does the
@@ -74,11 +56,10 @@ fn strides(op: Op, rows: usize, cols: usize) -> (isize, isize) {
     }
 }
 
-impl Backend for Cpu {
-    fn name(&self) -> &'static str {
-        "cpu"
-    }
-
+impl Cpu {
+    /// `c[m, n] = (accumulate ? c : 0) + op(a)[m, k] * op(b)[k, n]`.
+    /// `a` is stored `[m, k]` for `Op::N` and `[k, m]` for `Op::T`; likewise `b` is `[k, n]` or `[n, k]`.
+    #[allow(clippy::too_many_arguments)]
     fn matmul(
         &self,
         m: usize,
@@ -374,16 +355,11 @@ fn split_depth(
     });
 }
 
-static CPU: Cpu = Cpu;
-
-pub fn backend() -> &'static dyn Backend {
-    &CPU
-}
-
-/// `c = (accumulate ? c : 0) + op(a) * op(b)` on the active backend. See [`Backend::matmul`].
+/// `c[m, n] = (accumulate ? c : 0) + op(a)[m, k] * op(b)[k, n]`, with `a` stored `[m, k]` for `Op::N` and `[k, m]`
+/// for `Op::T` (likewise `b`).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], op_a: Op, b: &[f32], op_b: Op, c: &mut [f32], accumulate: bool) {
-    backend().matmul(m, n, k, a, op_a, b, op_b, c, accumulate)
+    Cpu.matmul(m, n, k, a, op_a, b, op_b, c, accumulate)
 }
 
 #[cfg(test)]

@@ -60,9 +60,11 @@ pub struct Model {
     pub config: ModelConfig,
     pub domain: Vec<(f64, f64)>,
     pub seed: u64,
-    /// Per dimension: `mapped = raw * scale + shift`.
+    /// Per dimension: `mapped = raw * scale + shift`, in f32 and (for f64 coordinates) in f64.
     scale: Vec<f32>,
     shift: Vec<f32>,
+    scale64: Vec<f64>,
+    shift64: Vec<f64>,
     pub(crate) encoding: Box<dyn Encoding>,
     pub(crate) network: Box<dyn Network>,
     pub head: Head,
@@ -107,6 +109,8 @@ impl Model {
         let scale: Vec<f32> = domain.iter().map(|(lo, hi)| ((r1 - r0) as f64 / (hi - lo)) as f32).collect();
         let shift: Vec<f32> =
             domain.iter().zip(&scale).map(|((lo, _), s)| (r0 as f64 - lo * *s as f64) as f32).collect();
+        let scale64: Vec<f64> = domain.iter().map(|(lo, hi)| (r1 - r0) as f64 / (hi - lo)).collect();
+        let shift64: Vec<f64> = domain.iter().zip(&scale64).map(|((lo, _), s)| r0 as f64 - lo * s).collect();
         let ctx = BuildContext { input_dims: domain.len(), seed, max_features: config.max_features };
         let encoding = config.encoding.build(&ctx)?;
         if encoding.output_dims() > config.max_features {
@@ -135,7 +139,8 @@ impl Model {
         encoding.init_params(enc_p, &mut rng::derived(seed, "encoding init"));
         network.init_params(net_p, &mut rng::derived(seed, "network init"));
         let head = config.head;
-        Ok(Model { config, domain: domain.to_vec(), seed, scale, shift, encoding, network, head, params })
+        let domain = domain.to_vec();
+        Ok(Model { config, domain, seed, scale, shift, scale64, shift64, encoding, network, head, params })
     }
 
     pub fn input_dims(&self) -> usize {
@@ -246,13 +251,49 @@ impl Model {
         }
     }
 
+    /// [`Model::map_input`] in f64, for coordinates finer than f32 resolves.
+    pub fn map_input_f64(&self, raw: &[f64], mapped: &mut [f64]) {
+        let d = self.input_dims();
+        for (m, r) in mapped.chunks_exact_mut(d).zip(raw.chunks_exact(d)) {
+            for i in 0..d {
+                m[i] = r[i] * self.scale64[i] + self.shift64[i];
+            }
+        }
+    }
+
     /// Predictions (after the head) for any number of points, in parallel chunks; keeps no training buffers.
     pub fn predict(&self, inputs: &[f32], out: &mut [f32]) -> Result<()> {
+        let d = self.input_dims();
+        self.predict_rows(inputs.len(), out, &|rows, mapped, encoded| {
+            let x = &inputs[rows.start * d..rows.end * d];
+            self.map_input(x, mapped);
+            self.encoding.forward(&self.params[..self.encoding.n_params()], mapped, encoded);
+        })
+    }
+
+    /// [`Model::predict`] from f64 coordinates: mapped in f64 and read as such by encodings that resolve finer than
+    /// f32 (the hash grid), so that a deep zoom (a window of width 1e-4 and less) shows no f32 banding.
+    pub fn predict_f64(&self, inputs: &[f64], out: &mut [f32]) -> Result<()> {
+        let d = self.input_dims();
+        self.predict_rows(inputs.len(), out, &|rows, _, encoded| {
+            let x = &inputs[rows.start * d..rows.end * d];
+            let mut mapped = vec![0.0f64; x.len()];
+            self.map_input_f64(x, &mut mapped);
+            self.encoding.forward_f64(&self.params[..self.encoding.n_params()], &mapped, encoded);
+        })
+    }
+
+    /// The body of both predictions: `encode(rows, mapped scratch, encoded)` fills a chunk's features.
+    fn predict_rows(
+        &self,
+        input_len: usize,
+        out: &mut [f32],
+        encode: &(dyn Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync),
+    ) -> Result<()> {
         let (d, o) = (self.input_dims(), self.output_dims());
-        if !inputs.len().is_multiple_of(d) || out.len() != inputs.len() / d * o {
+        if !input_len.is_multiple_of(d) || out.len() != input_len / d * o {
             return Err(EngineError::Shape(format!(
-                "predict: {} input values for {d} dimensions and {} output values for {o} outputs",
-                inputs.len(),
+                "predict: {input_len} input values for {d} dimensions and {} output values for {o} outputs",
                 out.len()
             )));
         }
@@ -260,8 +301,8 @@ impl Model {
         let per_row = d + e + o + self.network.workspace_per_sample();
         // Wide encodings (100k Fourier features of MNIST) get shorter chunks, so scratch stays near 16 MB a thread.
         let chunk = (PREDICT_SCRATCH_FLOATS / per_row).clamp(PREDICT_MIN_CHUNK, PREDICT_CHUNK);
-        inputs.par_chunks(chunk * d).zip(out.par_chunks_mut(chunk * o)).for_each(|(x, y)| {
-            let rows = x.len() / d;
+        out.par_chunks_mut(chunk * o).enumerate().for_each(|(c, y)| {
+            let rows = y.len() / o;
             crate::linalg::with_scratch(&PREDICT_SCRATCH, |scratch| {
                 // Renders call this for every frame: reusing each worker's buffers avoids faulting in fresh pages.
                 if scratch.len() < rows * per_row {
@@ -271,10 +312,8 @@ impl Model {
                 let (encoded, rest) = rest.split_at_mut(rows * e);
                 let (raw, rest) = rest.split_at_mut(rows * o);
                 let ws = &mut rest[..rows * self.network.workspace_per_sample()];
-                self.map_input(x, mapped);
-                let (enc_p, net_p) = self.params.split_at(self.encoding.n_params());
-                self.encoding.forward(enc_p, mapped, encoded);
-                self.network.forward(net_p, encoded, raw, ws);
+                encode(c * chunk..c * chunk + rows, mapped, encoded);
+                self.network.forward(&self.params[self.encoding.n_params()..], encoded, raw, ws);
                 self.head.forward(raw, y, o);
             });
         });

@@ -190,13 +190,69 @@ impl Optimizer {
     }
 }
 
-/// The rows of one parameter group that a sparse gradient touched: groups of distinct row numbers (from the
-/// group's first parameter, `width` parameters each), as [`crate::encoding::Encoding::visit_touched_rows`] gives
-/// them.
+/// Rows of a parameter group marked in a bitset: bit `i` of `marks` (bit `i % 64` of word `i / 64`) set means
+/// row `first_row + i` was touched.
+#[derive(Clone, Copy, Debug)]
+pub struct MarkedRows<'a> {
+    pub first_row: usize,
+    pub marks: &'a [u64],
+}
+
+/// Words of marks handed to one Rayon task: 16k rows.
+const MARK_WORDS: usize = 256;
+
+impl MarkedRows<'_> {
+    /// Calls `f` with every marked row, in parallel over fixed chunks of rows, each chunk in row order.
+    pub fn par_for_each(sets: &[MarkedRows], f: impl Fn(usize) + Sync) {
+        sets.par_iter().for_each(|set| {
+            set.marks.par_chunks(MARK_WORDS).enumerate().for_each(|(c, words)| {
+                for (w, &word) in words.iter().enumerate() {
+                    let mut bits = word;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        f(set.first_row + (c * MARK_WORDS + w) * 64 + b);
+                    }
+                }
+            });
+        });
+    }
+
+    /// The sum over marked rows of `g(row)`, in f64, summed in a fixed order whatever the thread count.
+    pub fn sum(sets: &[MarkedRows], g: impl Fn(usize) -> f64 + Sync) -> f64 {
+        let per_set: Vec<f64> = sets
+            .iter()
+            .map(|set| {
+                let partial: Vec<f64> = set
+                    .marks
+                    .par_chunks(MARK_WORDS)
+                    .enumerate()
+                    .map(|(c, words)| {
+                        let mut acc = 0.0;
+                        for (w, &word) in words.iter().enumerate() {
+                            let mut bits = word;
+                            while bits != 0 {
+                                let b = bits.trailing_zeros() as usize;
+                                bits &= bits - 1;
+                                acc += g(set.first_row + (c * MARK_WORDS + w) * 64 + b);
+                            }
+                        }
+                        acc
+                    })
+                    .collect();
+                partial.iter().sum()
+            })
+            .collect();
+        per_set.iter().sum()
+    }
+}
+
+/// The rows of one parameter group that a sparse gradient touched, `width` parameters each, numbered from the
+/// group's first parameter.
 pub struct SparseRows<'a> {
     pub group: &'a str,
     pub width: usize,
-    pub lists: &'a [&'a [u32]],
+    pub sets: &'a [MarkedRows<'a>],
 }
 
 /// One step's update rule, with the step's constants worked out once.
@@ -267,16 +323,11 @@ impl Rule {
     fn update_rows(&self, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], rows: &SparseRows) {
         let w = rows.width;
         let (p, m, v) = (SharedRows::new(p, w), SharedRows::new(m, w), SharedRows::new(v, w));
-        rows.lists.par_iter().for_each(|list| {
-            list.par_chunks(CHUNK / w.max(1)).for_each(|chunk| {
-                for &r in chunk {
-                    let r = r as usize;
-                    // SAFETY: the rows of all lists are distinct (each table entry is listed once, levels own
-                    // disjoint rows), so no two tasks touch the same row of `p`, `m` or `v`.
-                    let (pr, mr, vr) = unsafe { (p.row(r), m.row(r), v.row(r)) };
-                    self.update(lr, pr, &g[r * w..(r + 1) * w], mr, vr);
-                }
-            });
+        MarkedRows::par_for_each(rows.sets, |r| {
+            // SAFETY: every row is marked once and levels own disjoint rows, so no two tasks touch the same row of
+            // `p`, `m` or `v`.
+            let (pr, mr, vr) = unsafe { (p.row(r), m.row(r), v.row(r)) };
+            self.update(lr, pr, &g[r * w..(r + 1) * w], mr, vr);
         });
     }
 }
@@ -317,17 +368,23 @@ pub fn sum_of_squares(values: &[f32]) -> f64 {
     partial.iter().sum()
 }
 
-/// Sum of squares of the listed rows (of `width` values) of `values`, in f64, in a fixed order.
-pub fn rows_sum_of_squares(values: &[f32], width: usize, rows: &[u32]) -> f64 {
-    let partial: Vec<f64> = rows
-        .par_chunks(CHUNK / width.max(1))
-        .map(|c| {
-            c.iter()
-                .map(|&r| values[r as usize * width..(r as usize + 1) * width].iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>())
-                .sum::<f64>()
-        })
-        .collect();
-    partial.iter().sum()
+/// Sum of squares of the marked rows (of `width` values) of `values`, in f64, in a fixed order.
+pub fn marked_sum_of_squares(values: &[f32], width: usize, sets: &[MarkedRows]) -> f64 {
+    MarkedRows::sum(sets, |r| values[r * width..(r + 1) * width].iter().map(|v| (*v as f64) * (*v as f64)).sum())
+}
+
+/// Multiplies the marked rows (of `width` values) of `values` by `factor`; 0 sets them to 0 (NaN included).
+pub fn scale_marked(values: &mut [f32], width: usize, sets: &[MarkedRows], factor: f32) {
+    let shared = SharedRows::new(values, width);
+    MarkedRows::par_for_each(sets, |r| {
+        // SAFETY: every row is marked once (see `Rule::update_rows`).
+        let row = unsafe { shared.row(r) };
+        if factor == 0.0 {
+            row.fill(0.0);
+        } else {
+            row.iter_mut().for_each(|v| *v *= factor);
+        }
+    });
 }
 
 /// Scales `grads` so that their global norm is at most `max_norm` (PyTorch's `clip_grad_norm_`). Returns the norm

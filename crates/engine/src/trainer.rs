@@ -3,7 +3,10 @@
 use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
-use crate::optimizer::{clip_grad_norm, rows_sum_of_squares, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup, SparseRows};
+use crate::optimizer::{
+    clip_grad_norm, marked_sum_of_squares, scale_marked, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup,
+    SparseRows,
+};
 use crate::precision::{PrecisionSetting, Resolved};
 use crate::rng::{self, Rng};
 use crate::schedule::Schedule;
@@ -95,9 +98,27 @@ pub struct StepStats {
     pub grad_norm: f64,
 }
 
+/// A batch's raw coordinates, in f32 or f64.
+#[derive(Clone, Copy)]
+enum Coordinates<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl Coordinates<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Coordinates::F32(x) => x.len(),
+            Coordinates::F64(x) => x.len(),
+        }
+    }
+}
+
 /// Training buffers sized for one batch; allocated once, reused every step.
 #[derive(Debug, Default)]
 struct Buffers {
+    /// The mapped f64 coordinates of [`Trainer::compute_gradients_f64`], allocated at its first call.
+    mapped64: Vec<f64>,
     mapped: Vec<f32>,
     encoded: Vec<f32>,
     workspace: Vec<f32>,
@@ -117,7 +138,7 @@ impl Buffers {
     }
 
     fn all_mut(&mut self) -> [&mut Vec<f32>; 7] {
-        let Buffers { mapped, encoded, workspace, raw, pred, grad, grad_encoded } = self;
+        let Buffers { mapped64: _, mapped, encoded, workspace, raw, pred, grad, grad_encoded } = self;
         [mapped, encoded, workspace, raw, pred, grad, grad_encoded]
     }
 }
@@ -234,12 +255,22 @@ impl Trainer {
     /// Forward and backward on one batch: fills the gradients and returns the loss, without updating.
     /// `inputs` are raw domain coordinates `[rows, input_dims]`; `rows` may be at most the configured batch.
     pub fn compute_gradients(&mut self, inputs: &[f32], targets: &[f32]) -> Result<f64> {
+        self.forward_backward(Coordinates::F32(inputs), targets)
+    }
+
+    /// [`Trainer::compute_gradients`] from f64 coordinates, mapped in f64 and read as such by encodings that
+    /// resolve finer than f32 (see [`crate::encoding::Encoding::forward_f64`]).
+    pub fn compute_gradients_f64(&mut self, inputs: &[f64], targets: &[f32]) -> Result<f64> {
+        self.forward_backward(Coordinates::F64(inputs), targets)
+    }
+
+    fn forward_backward(&mut self, inputs: Coordinates, targets: &[f32]) -> Result<f64> {
         let (d, o) = (self.model.input_dims(), self.model.output_dims());
-        let rows = inputs.len() / d;
-        if inputs.len() != rows * d || targets.len() != rows * o || rows == 0 || rows > self.config.batch {
+        let len = inputs.len();
+        let rows = len / d;
+        if len != rows * d || targets.len() != rows * o || rows == 0 || rows > self.config.batch {
             return Err(EngineError::Shape(format!(
-                "batch of {} inputs and {} targets for {d} inputs and {o} outputs per sample, at most {} samples",
-                inputs.len(),
+                "batch of {len} inputs and {} targets for {d} inputs and {o} outputs per sample, at most {} samples",
                 targets.len(),
                 self.config.batch
             )));
@@ -248,14 +279,25 @@ impl Trainer {
         let m = &self.model;
         let b = &mut self.buffers;
         let e = m.encoded_dims();
-        let (mapped, encoded) = (&mut b.mapped[..rows * d], &mut b.encoded[..rows * e]);
+        let encoded = &mut b.encoded[..rows * e];
         let ws = &mut b.workspace[..rows * m.network.workspace_per_sample()];
         let (raw, pred, grad) = (&mut b.raw[..rows * o], &mut b.pred[..rows * o], &mut b.grad[..rows * o]);
         let (enc_p, net_p) = m.params.split_at(m.encoding.n_params());
         let (enc_g, net_g) = self.grads.split_at_mut(m.encoding.n_params());
-
-        m.map_input(inputs, mapped);
-        m.encoding.forward(enc_p, mapped, encoded);
+        if b.mapped64.len() < rows * d && matches!(inputs, Coordinates::F64(_)) {
+            b.mapped64.resize(self.config.batch * d, 0.0);
+        }
+        let (mapped, mapped64) = (&mut b.mapped[..rows * d], &mut b.mapped64[..]);
+        match inputs {
+            Coordinates::F32(x) => {
+                m.map_input(x, mapped);
+                m.encoding.forward(enc_p, mapped, encoded);
+            }
+            Coordinates::F64(x) => {
+                m.map_input_f64(x, &mut mapped64[..rows * d]);
+                m.encoding.forward_f64(enc_p, &mapped64[..rows * d], encoded);
+            }
+        }
         m.network.forward(net_p, encoded, raw, ws);
         let loss = if self.config.loss.takes_logits() {
             self.config.loss.value_and_grad(raw, targets, grad, o)
@@ -268,7 +310,10 @@ impl Trainer {
         if m.encoding.n_params() > 0 {
             let ge = &mut b.grad_encoded[..rows * e];
             m.network.backward(net_p, encoded, grad, ws, net_g, Some(&mut *ge));
-            m.encoding.backward(enc_p, mapped, ge, enc_g, None);
+            match inputs {
+                Coordinates::F32(_) => m.encoding.backward(enc_p, mapped, ge, enc_g, None),
+                Coordinates::F64(_) => m.encoding.backward_f64(enc_p, &mapped64[..rows * d], ge, enc_g, None),
+            }
         } else {
             m.network.backward(net_p, encoded, grad, ws, net_g, None);
         }
@@ -313,21 +358,20 @@ impl Trainer {
         let clip = self.config.clip_grad_norm;
         let width = encoding.sparse_row_width();
         let mut result = Err(EngineError::Diverged { step: self.step, lr, loss });
-        encoding.visit_touched_rows(&mut |lists| {
+        encoding.visit_touched_rows(&mut |sets| {
             let (enc_g, net_g) = grads.split_at_mut(encoding.n_params());
-            let rows_sq: f64 = lists.iter().map(|l| rows_sum_of_squares(enc_g, width, l)).sum();
-            let norm = (sum_of_squares(net_g) + rows_sq).sqrt();
+            let norm = (sum_of_squares(net_g) + marked_sum_of_squares(enc_g, width, sets)).sqrt();
             if !loss.is_finite() || !norm.is_finite() {
                 return;
             }
             if let Some(max) = clip {
-                clip_grad_norm(net_g, norm, max);
-                for &r in lists.iter().flat_map(|l| l.iter()) {
-                    let r = r as usize * width;
-                    clip_grad_norm(&mut enc_g[r..r + width], norm, max);
+                let coef = max as f64 / (norm + 1e-6);
+                if coef < 1.0 {
+                    clip_grad_norm(net_g, norm, max);
+                    scale_marked(enc_g, width, sets, coef as f32);
                 }
             }
-            let sparse = SparseRows { group: crate::encoding::hash_grid::HashGrid::PARAM_GROUP, width, lists };
+            let sparse = SparseRows { group: crate::encoding::hash_grid::HashGrid::PARAM_GROUP, width, sets };
             optimizer.step_with_sparse(params, grads, lr, groups, Some(&sparse));
             result = Ok(StepStats { loss, lr, grad_norm: norm });
         });
@@ -341,15 +385,8 @@ impl Trainer {
     fn zero_touched_gradients(&mut self) {
         let encoding = &*self.model.encoding;
         let width = encoding.sparse_row_width();
-        let grads = &mut self.grads;
-        encoding.visit_touched_rows(&mut |lists| {
-            for l in lists {
-                for &r in l.iter() {
-                    let r = r as usize * width;
-                    grads[r..r + width].fill(0.0);
-                }
-            }
-        });
+        let grads = &mut self.grads[..encoding.n_params()];
+        encoding.visit_touched_rows(&mut |sets| scale_marked(grads, width, sets, 0.0));
         encoding.clear_touched_rows();
     }
 }

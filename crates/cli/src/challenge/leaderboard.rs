@@ -17,7 +17,10 @@ fn row(s: &ScoreFile) -> String {
     let zoom = |width: f64| {
         s.zooms
             .iter()
-            .find(|z| (z.zoom.width - width).abs() < width * 1e-9 && super::protocol::PUBLIC_ZOOMS.iter().any(|p| p.0 == z.zoom.name))
+            .find(|z| {
+                (z.zoom.width - width).abs() < width * 1e-9
+                    && super::protocol::PUBLIC_ZOOMS.iter().any(|p| p.0 == z.zoom.name)
+            })
             .map_or("-".into(), |z| format!("{:.2}", z.score.psnr))
     };
     format!(
@@ -52,7 +55,8 @@ pub fn append(path: &Path, score: &ScoreFile) -> Result<()> {
     }
     text += &row(score);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("leaderboard {}: cannot create its folder", path.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("leaderboard {}: cannot create its folder", path.display()))?;
     }
     approxlab_engine::checkpoint::atomic_write(path, text.as_bytes())
         .with_context(|| format!("leaderboard {}", path.display()))

@@ -58,6 +58,12 @@ pub struct ChallengeArgs {
     seed: Option<u64>,
     #[arg(long, short)]
     quiet: bool,
+    /// Watch the entry learn in the browser (elapsed of the budget, loss, samples/s, the learned function to zoom
+    /// into); the page stays up after the score until Ctrl-C
+    #[arg(long)]
+    serve: bool,
+    #[command(flatten)]
+    listen: crate::ListenArgs,
 }
 
 /// The grids a score is taken on: the protocol's unless a quick check asks for smaller ones.
@@ -76,7 +82,10 @@ impl Grids {
             }
             Ok((w as usize, h as usize))
         };
-        Ok(Grids { full: size(&args.grid, "grid", protocol::GRID)?, zoom: size(&args.zoom_grid, "zoom-grid", protocol::ZOOM_GRID)? })
+        Ok(Grids {
+            full: size(&args.grid, "grid", protocol::GRID)?,
+            zoom: size(&args.zoom_grid, "zoom-grid", protocol::ZOOM_GRID)?,
+        })
     }
 
     fn is_protocol(&self) -> bool {
@@ -96,23 +105,29 @@ pub fn run(args: &ChallengeArgs) -> Result<u8> {
             zooms.push(z);
         }
     }
-    let (dir, name) = match &args.score {
-        Some(run) => (run.clone(), args.name.clone().unwrap_or_else(|| file_name(run))),
-        None => {
-            let (config, name) = entry_config(args)?;
-            let (dir, code) = crate::train(config, args.quiet)?;
-            if code != 0 {
-                eprintln!("approxlab: the entry did not finish its budget (exit {code}); scoring what it learned");
-            }
-            (dir, name)
+    let finish = |dir: &Path, name: &str| -> Result<()> {
+        let score = score_run(dir, name, &zooms, &grids, args.quiet)?;
+        print_score(&score, dir);
+        if args.record {
+            leaderboard::append(&args.leaderboard, &score)?;
+            println!("recorded in {}", args.leaderboard.display());
         }
+        Ok(())
     };
-    let score = score_run(&dir, &name, &zooms, &grids, args.quiet)?;
-    print_score(&score, &dir);
-    if args.record {
-        leaderboard::append(&args.leaderboard, &score)?;
-        println!("recorded in {}", args.leaderboard.display());
+    if let Some(run) = &args.score {
+        finish(run, &args.name.clone().unwrap_or_else(|| file_name(run)))?;
+        return Ok(0);
     }
+    let (config, name) = entry_config(args)?;
+    if args.serve {
+        let after = |dir: &Path| finish(dir, &name);
+        return Ok(crate::train_served(config, args.quiet, &args.listen, Some(&after))?.1);
+    }
+    let (dir, code) = crate::train(config, args.quiet)?;
+    if code != 0 {
+        eprintln!("approxlab: the entry did not finish its budget (exit {code}); scoring what it learned");
+    }
+    finish(&dir, &name)?;
     Ok(0)
 }
 
@@ -126,7 +141,8 @@ fn entry_config(args: &ChallengeArgs) -> Result<(RunConfig, String)> {
         .map_err(|e| anyhow!("--time '{}': not a duration ({e}); expected e.g. 300s, 5m", args.time))?;
     let (text, origin, default_name) = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("config {}: cannot read", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("config {}: cannot read", path.display()))?;
             (text, path.display().to_string(), file_name(path))
         }
         None => (CHAMPION.to_string(), "the champion's config".to_string(), "champion".to_string()),
@@ -214,14 +230,18 @@ fn score_run(dir: &Path, name: &str, zooms: &[Zoom], grids: &Grids, quiet: bool)
     let started = Instant::now();
     let model = &trainer.model;
     let points = grids.full.0 as f64 * grids.full.1 as f64;
-    approxlab_engine::limits::check_memory(&format!("a score grid of {}x{}", grids.full.0, grids.full.1), points * 24.0)?;
+    approxlab_engine::limits::check_memory(
+        &format!("a score grid of {}x{}", grids.full.0, grids.full.1),
+        points * 32.0,
+    )?;
     if !quiet {
         eprintln!("scoring  {}x{} grid and {} zoom windows", grids.full.0, grids.full.1, zooms.len());
     }
     let (full, learned, truth) = score_window(model, protocol::WINDOW, grids.full)?;
     let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
     write_png_atomic(dir.join("full.png"), &picture(&learned, grids.full, colormap)).map_err(|e| anyhow!("{e}"))?;
-    write_png_atomic(dir.join("error.png"), &error_picture(&learned, &truth, grids.full)).map_err(|e| anyhow!("{e}"))?;
+    write_png_atomic(dir.join("error.png"), &error_picture(&learned, &truth, grids.full))
+        .map_err(|e| anyhow!("{e}"))?;
     drop((learned, truth));
     let mut zoom_scores = Vec::new();
     for z in zooms {
@@ -278,7 +298,7 @@ fn safe_name(name: &str) -> String {
 fn score_window(model: &Model, window: [f64; 4], size: (usize, usize)) -> Result<(GridScore, Vec<f32>, Vec<f64>)> {
     let (inputs, truth) = protocol::grid(window, size);
     let mut learned = vec![0.0f32; truth.len()];
-    model.predict(&inputs, &mut learned)?;
+    model.predict_f64(&inputs, &mut learned)?;
     Ok((protocol::score(&learned, &truth), learned, truth))
 }
 

@@ -100,16 +100,16 @@ pub fn grid_point(window: [f64; 4], size: (usize, usize), i: usize) -> (f64, f64
     (x, y)
 }
 
-/// The f64 truth at every grid point, and the points as the model's f32 inputs.
-pub fn grid(window: [f64; 4], size: (usize, usize)) -> (Vec<f32>, Vec<f64>) {
+/// The grid points (f64, as the model reads them) and the f64 truth at each.
+pub fn grid(window: [f64; 4], size: (usize, usize)) -> (Vec<f64>, Vec<f64>) {
     let n = size.0 * size.1;
-    let mut inputs = vec![0.0f32; 2 * n];
+    let mut inputs = vec![0.0f64; 2 * n];
     let mut truth = vec![0.0f64; n];
     inputs.par_chunks_mut(2 * 1024).zip(truth.par_chunks_mut(1024)).enumerate().for_each(|(chunk, (xy, t))| {
         for (k, (p, t)) in xy.chunks_exact_mut(2).zip(t.iter_mut()).enumerate() {
             let (x, y) = grid_point(window, size, chunk * 1024 + k);
-            p[0] = x as f32;
-            p[1] = y as f32;
+            p[0] = x;
+            p[1] = y;
             *t = mandelbrot_periodic(x, y, DEPTH);
         }
     });
@@ -180,7 +180,7 @@ mod tests {
         let ys = [1.0, 0.0, -1.0];
         for (i, t) in truth.iter().enumerate() {
             let (x, y) = (xs[i % 4], ys[i / 4]);
-            assert_eq!((inputs[2 * i], inputs[2 * i + 1]), (x as f32, y as f32));
+            assert_eq!((inputs[2 * i], inputs[2 * i + 1]), (x, y));
             assert_eq!(*t, mandelbrot_periodic(x, y, DEPTH), "point {i}");
         }
         // (0, 0) and (-1, 0) are inside the set: 1.

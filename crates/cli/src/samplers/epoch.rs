@@ -27,7 +27,14 @@ impl EpochSampler {
 
     /// Copies the batch that starts at sample number `position` (counted over all epochs) out of the fixed set.
     /// A batch that runs past the end of an epoch continues with the next epoch's order.
-    pub fn fill(&mut self, position: u64, xs: &[f32], ys: &[f32], inputs: &mut [f32], targets: &mut [f32]) {
+    pub fn fill<T: From<f32> + Copy>(
+        &mut self,
+        position: u64,
+        xs: &[f32],
+        ys: &[f32],
+        inputs: &mut [T],
+        targets: &mut [f32],
+    ) {
         let n = self.samples as u64;
         let (d, o) = (xs.len() / self.samples, ys.len() / self.samples);
         for (row, (x, y)) in inputs.chunks_exact_mut(d).zip(targets.chunks_exact_mut(o)).enumerate() {
@@ -37,7 +44,7 @@ impl EpochSampler {
                 self.shuffle(epoch);
             }
             let i = self.order[(p % n) as usize] as usize;
-            x.copy_from_slice(&xs[i * d..(i + 1) * d]);
+            x.iter_mut().zip(&xs[i * d..(i + 1) * d]).for_each(|(x, v)| *x = T::from(*v));
             y.copy_from_slice(&ys[i * o..(i + 1) * o]);
         }
     }

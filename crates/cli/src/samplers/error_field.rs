@@ -73,10 +73,10 @@ impl ErrorFieldSampler {
         Ok(s)
     }
 
-    fn cell_of(&self, x: &[f32]) -> usize {
+    fn cell_of<T: Into<f64> + Copy>(&self, x: &[T]) -> usize {
         let (mut cell, mut stride) = (0usize, 1usize);
         for k in 0..self.dims {
-            let u = (x[k] as f64 - self.lo[k]) / self.width[k];
+            let u = (x[k].into() - self.lo[k]) / self.width[k];
             let i = ((u * self.grid as f64) as isize).clamp(0, self.grid as isize - 1) as usize;
             cell += i * stride;
             stride *= self.grid;
@@ -120,7 +120,7 @@ impl ErrorFieldSampler {
         self.cdf.partition_point(|&c| c <= u).min(self.cdf.len() - 1)
     }
 
-    fn fill_hard(&mut self, inputs: &mut [f32], targets: &mut [f32]) {
+    fn fill_hard(&mut self, inputs: &mut [f64], targets: &mut [f32]) {
         self.build_cdf();
         let (d, o) = (self.dims, self.data.output_dims());
         match self.buckets.take() {
@@ -131,8 +131,12 @@ impl ErrorFieldSampler {
                     let c = self.draw_cell();
                     let (a, b) = (start[c] as usize, start[c + 1] as usize);
                     // Every cell with weight has points; the fallback only guards a field that is all zero.
-                    let i = if b > a { order[self.rng.gen_range(a..b)] as usize } else { self.rng.gen_range(0..xs.len() / d) };
-                    x.copy_from_slice(&xs[i * d..(i + 1) * d]);
+                    let i = if b > a {
+                        order[self.rng.gen_range(a..b)] as usize
+                    } else {
+                        self.rng.gen_range(0..xs.len() / d)
+                    };
+                    x.iter_mut().zip(&xs[i * d..(i + 1) * d]).for_each(|(x, v)| *x = *v as f64);
                     y.copy_from_slice(&ys[i * o..(i + 1) * o]);
                 }
                 self.buckets = Some((start, order));
@@ -144,10 +148,10 @@ impl ErrorFieldSampler {
                         let i = c % self.grid;
                         c /= self.grid;
                         let u = (i as f64 + self.rng.gen::<f64>()) / self.grid as f64;
-                        x[k] = (self.lo[k] + self.width[k] * u) as f32;
+                        x[k] = self.lo[k] + self.width[k] * u;
                     }
                 }
-                self.data.truth(inputs, targets);
+                self.data.truth_f64(inputs, targets);
             }
         }
     }
@@ -156,10 +160,14 @@ impl ErrorFieldSampler {
 impl Sampler for ErrorFieldSampler {
     fn describe(&self) -> String {
         let cells = vec![self.grid.to_string(); self.dims].join("x");
-        format!("error field of {cells} cells for {:.0}% of each batch, the rest {}", 100.0 * self.share, self.uniform.describe())
+        format!(
+            "error field of {cells} cells for {:.0}% of each batch, the rest {}",
+            100.0 * self.share,
+            self.uniform.describe()
+        )
     }
 
-    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]) {
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f64], targets: &mut [f32]) {
         let (d, o) = (self.dims, self.data.output_dims());
         let rows = inputs.len() / d;
         let hard = ((rows as f64 * self.share).round() as usize).min(rows);
@@ -174,7 +182,7 @@ impl Sampler for ErrorFieldSampler {
         }
     }
 
-    fn feedback(&mut self, inputs: &[f32], targets: &[f32], predictions: &[f32]) {
+    fn feedback(&mut self, inputs: &[f64], targets: &[f32], predictions: &[f32]) {
         let (d, o) = (self.dims, self.data.output_dims());
         for ((x, t), p) in inputs.chunks_exact(d).zip(targets.chunks_exact(o)).zip(predictions.chunks_exact(o)) {
             let c = self.cell_of(x);
@@ -217,16 +225,16 @@ mod tests {
         let mut s = ErrorFieldSampler::new(data.clone(), 1, batch, 0.75, grid).unwrap();
         s.error.fill(0.0);
         s.error[3 + 5 * grid] = 1.0;
-        let (mut x, mut y) = (vec![0.0f32; 2 * batch], vec![0.0f32; batch]);
+        let (mut x, mut y) = (vec![0.0f64; 2 * batch], vec![0.0f32; batch]);
         s.fill(0, &mut approxlab_engine::rng::seeded(2), &mut x, &mut y);
-        let in_hot = |rows: &[f32]| rows.chunks_exact(2).filter(|p| s.cell_of(p) == 3 + 5 * grid).count();
+        let in_hot = |rows: &[f64]| rows.chunks_exact(2).filter(|p| s.cell_of(p) == 3 + 5 * grid).count();
         let uniform = batch / 4;
         assert_eq!(in_hot(&x[2 * uniform..]), batch - uniform, "every hard point is in the hot cell");
         let share = in_hot(&x[..2 * uniform]) as f64 / uniform as f64;
         assert!((share - 1.0 / 64.0).abs() < 0.01, "uniform points fall in the cell at its area, got {share}");
         // Targets come from the truth function at the drawn points.
         let mut truth = vec![0.0f32; batch];
-        data.truth(&x, &mut truth);
+        data.truth_f64(&x, &mut truth);
         assert_eq!(y, truth);
     }
 
@@ -235,7 +243,7 @@ mod tests {
         let data = mandelbrot();
         let mut s = ErrorFieldSampler::new(data, 1, 4, 0.5, 4).unwrap();
         // Two points in the first cell (x near -2.65, y near -1.2) with squared errors 0.04 and 0.0.
-        let x = [-2.6f32, -1.1, -2.6, -1.15];
+        let x = [-2.6f64, -1.1, -2.6, -1.15];
         s.feedback(&x, &[0.2, 0.5], &[0.0, 0.5]);
         let c = s.cell_of(&x[..2]);
         assert!((s.error[c] - (0.5 * 1.0 + 0.5 * 0.02)).abs() < 1e-6, "{}", s.error[c]);

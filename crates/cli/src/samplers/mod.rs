@@ -18,11 +18,13 @@ pub use error_field::ErrorFieldSampler;
 pub trait Sampler: Send {
     /// One line for the run's start, e.g. `error field 256x256, 90% of each batch`.
     fn describe(&self) -> String;
-    /// Fills the batch of 0-based step `step`. `rng` is the run's data stream (part of the checkpoint).
-    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]);
+    /// Fills the batch of 0-based step `step`. `rng` is the run's data stream (part of the checkpoint). Coordinates
+    /// are f64, so that data sets defined at every real point (the Mandelbrot set) keep their precision in deep
+    /// zooms.
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f64], targets: &mut [f32]);
     /// The model's predictions on the batch just filled (before the update), row by row with its inputs and
     /// targets.
-    fn feedback(&mut self, _inputs: &[f32], _targets: &[f32], _predictions: &[f32]) {}
+    fn feedback(&mut self, _inputs: &[f64], _targets: &[f32], _predictions: &[f32]) {}
 }
 
 /// `[sampler]` in a config, `--sampler` on the command line.
@@ -110,9 +112,7 @@ pub fn build(spec: &SamplerSpec, data: Arc<dyn Dataset>, seed: u64, batch: usize
     spec.validate(Some(data.input_dims()))?;
     Ok(match *spec {
         SamplerSpec::Uniform => Box::new(Uniform::new(data, seed)),
-        SamplerSpec::ErrorField { share, grid } => {
-            Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?)
-        }
+        SamplerSpec::ErrorField { share, grid } => Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?),
     })
 }
 
@@ -140,11 +140,11 @@ impl Sampler for Uniform {
         }
     }
 
-    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f32], targets: &mut [f32]) {
+    fn fill(&mut self, step: u64, rng: &mut Rng, inputs: &mut [f64], targets: &mut [f32]) {
         let rows = inputs.len() / self.data.input_dims();
         match (&mut self.epochs, self.data.training_points()) {
             (Some(s), Some((xs, ys))) => s.fill(step * rows as u64, xs, ys, inputs, targets),
-            _ => self.data.fill_batch(rng, inputs, targets),
+            _ => self.data.fill_batch_f64(rng, inputs, targets),
         }
     }
 }

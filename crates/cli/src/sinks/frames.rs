@@ -43,7 +43,8 @@ impl Frames {
         let out = &run.config.output;
         let wants_losses = out.frame_panels.contains(&Panel::Loss);
         // Kept only for a loss panel; sized for the whole budget up front.
-        let capacity = if wants_losses { run.budget.steps.map_or(1024, |n| (n / out.log_every) as usize + 1) } else { 0 };
+        let capacity =
+            if wants_losses { run.budget.steps.map_or(1024, |n| (n / out.log_every) as usize + 1) } else { 0 };
         let mut frames = Frames {
             sender: None,
             handle: None,
@@ -126,7 +127,8 @@ fn render_frames(
             .transpose()
             .map_err(|e| anyhow!("{e}"))?;
         let yaw = output.frame_turn.then_some(0.6 + std::f32::consts::TAU * job.progress);
-        let opts = RenderOptions { size: Some(size), colormap, caption: job.caption, window, yaw, ..Default::default() };
+        let opts =
+            RenderOptions { size: Some(size), colormap, caption: job.caption, window, yaw, ..Default::default() };
         let img = if data.classes().is_some() {
             render::render_classification(data.as_ref(), &f, &opts.caption, Some(&job.accuracy))?
         } else {

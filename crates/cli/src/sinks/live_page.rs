@@ -26,8 +26,13 @@ impl Sink for LivePage<'_> {
         if self.last_publish.elapsed() >= PUBLISH_PERIOD {
             self.last_publish = Instant::now();
             self.published_step = e.step;
-            let point =
-                Point { step: e.step, wall_s: e.wall_s, loss: e.stats.loss, lr: e.stats.lr, samples_per_s: e.samples_per_s };
+            let point = Point {
+                step: e.step,
+                wall_s: e.wall_s,
+                loss: e.stats.loss,
+                lr: e.stats.lr,
+                samples_per_s: e.samples_per_s,
+            };
             self.live.publish(point, &e.trainer.model.params);
         }
         if self.live.frame_due() {

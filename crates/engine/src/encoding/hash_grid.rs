@@ -24,6 +24,7 @@
 
 use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::optimizer::MarkedRows;
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -170,33 +171,47 @@ pub struct HashGrid {
     touched: Option<Vec<std::sync::Mutex<Touched>>>,
 }
 
-/// One level's touched rows: a mark per table entry so that each is listed once, and the list.
+/// One level's touched rows: a bit per table entry.
 #[derive(Debug, Default)]
 struct Touched {
     marks: Vec<u64>,
-    rows: Vec<u32>,
 }
 
 impl Touched {
-    fn mark(&mut self, entry: usize, first_row: u32) {
-        let (word, bit) = (entry / 64, 1u64 << (entry % 64));
-        if self.marks[word] & bit == 0 {
-            self.marks[word] |= bit;
-            self.rows.push(first_row + entry as u32);
-        }
-    }
-
-    fn clear(&mut self, first_row: u32) {
-        for &r in &self.rows {
-            let entry = (r - first_row) as usize;
-            self.marks[entry / 64] &= !(1u64 << (entry % 64));
-        }
-        self.rows.clear();
+    fn mark(&mut self, entry: usize) {
+        self.marks[entry / 64] |= 1u64 << (entry % 64);
     }
 }
 
 /// Rows per Rayon task; fixed so that the work split never depends on the thread count.
 const CHUNK_ROWS: usize = 64;
+
+/// A coordinate the grid can read: f32, or f64 for positions finer than f32 resolves at the finest levels (a
+/// resolution of 65536 leaves an f32 coordinate near 0.5 only 8 bits for the position within a cell).
+trait Coord: Copy + Send + Sync {
+    /// The cell of resolution `n` this coordinate falls in, its position within it (0 to 1), and whether it was
+    /// inside [0, 1] (else clamped).
+    fn locate(self, n: u32) -> (u32, f32, bool);
+}
+
+impl Coord for f32 {
+    fn locate(self, n: u32) -> (u32, f32, bool) {
+        let pos = self.clamp(0.0, 1.0) * n as f32;
+        // x = 1 lands in the last cell at fraction 1 rather than in a cell past the grid. `pos >= 0`, so the
+        // truncating cast is the floor (without a call into libm where the target lacks a rounding instruction; a
+        // NaN input becomes cell 0).
+        let i = (pos as u32).min(n - 1);
+        (i, pos - i as f32, (0.0..=1.0).contains(&self))
+    }
+}
+
+impl Coord for f64 {
+    fn locate(self, n: u32) -> (u32, f32, bool) {
+        let pos = self.clamp(0.0, 1.0) * n as f64;
+        let i = (pos as u32).min(n - 1);
+        (i, (pos - i as f64) as f32, (0.0..=1.0).contains(&self))
+    }
+}
 
 /// One level's view of a sample: the `2^d` corner table indices and interpolation weights, plus what the input
 /// gradient needs.
@@ -261,20 +276,13 @@ impl HashGrid {
         &self.levels
     }
 
-    fn cell<const D: usize>(&self, level: &Level, x: &[f32]) -> Cell {
+    fn cell<const D: usize, T: Coord>(&self, level: &Level, x: &[T]) -> Cell {
         let n = level.resolution;
         let mut base = [0u32; 3];
         let mut frac = [0.0f32; 3];
         let mut inside = [false; 3];
         for k in 0..D {
-            inside[k] = (0.0..=1.0).contains(&x[k]);
-            let pos = x[k].clamp(0.0, 1.0) * n as f32;
-            // x = 1 lands in the last cell at fraction 1 rather than in a cell past the grid. `pos >= 0`, so the
-            // truncating cast is the floor (without a call into libm where the target lacks a rounding instruction;
-            // a NaN input becomes cell 0).
-            let i = (pos as u32).min(n - 1);
-            base[k] = i;
-            frac[k] = pos - i as f32;
+            (base[k], frac[k], inside[k]) = x[k].locate(n);
         }
         let mut cell = Cell { index: [0; 8], weight: [0.0; 8], frac, inside };
         let v = n as usize + 1;
@@ -309,7 +317,7 @@ impl HashGrid {
         w
     }
 
-    fn forward_impl<const D: usize>(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
+    fn forward_impl<const D: usize, T: Coord>(&self, params: &[f32], input: &[T], output: &mut [f32]) {
         let (d, f) = (D, self.features);
         let width = self.output_dims();
         let batch = input.len() / d;
@@ -321,7 +329,7 @@ impl HashGrid {
                     let table = &params[level.offset..level.offset + level.entries * f];
                     for (o, x) in out.chunks_exact_mut(width).zip(inp.chunks_exact(d)) {
                         let o = &mut o[l * f..(l + 1) * f];
-                        let cell = self.cell::<D>(level, x);
+                        let cell = self.cell::<D, T>(level, x);
                         o.fill(0.0);
                         for c in 0..1usize << D {
                             let w = cell.weight[c];
@@ -336,10 +344,10 @@ impl HashGrid {
         );
     }
 
-    fn backward_impl<const D: usize>(
+    fn backward_impl<const D: usize, T: Coord>(
         &self,
         params: &[f32],
-        input: &[f32],
+        input: &[T],
         grad_output: &[f32],
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
@@ -359,14 +367,13 @@ impl HashGrid {
                     if touched.is_none() {
                         table.fill(0.0);
                     }
-                    let first_row = (level.offset / f) as u32;
                     for (x, g) in input.chunks_exact(d).zip(grad_output.chunks_exact(width)) {
                         let g = &g[l * f..(l + 1) * f];
-                        let cell = self.cell::<D>(level, x);
+                        let cell = self.cell::<D, T>(level, x);
                         for c in 0..1usize << D {
                             let w = cell.weight[c];
                             if let Some(t) = touched.as_deref_mut() {
-                                t.mark(cell.index[c], first_row);
+                                t.mark(cell.index[c]);
                             }
                             let e = &mut table[cell.index[c] * f..(cell.index[c] + 1) * f];
                             for (e, g) in e.iter_mut().zip(g) {
@@ -389,7 +396,7 @@ impl HashGrid {
                     let mut acc = [0.0f32; 3];
                     for (level, g) in self.levels.iter().zip(go.chunks_exact(f)) {
                         let table = &params[level.offset..level.offset + level.entries * f];
-                        let cell = self.cell::<D>(level, x);
+                        let cell = self.cell::<D, T>(level, x);
                         let scale = level.resolution as f32;
                         for c in 0..1usize << D {
                             let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
@@ -447,9 +454,32 @@ impl Encoding for HashGrid {
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
         // Monomorphised per dimension so the corner loops have constant trip counts and unroll.
         match self.dims {
-            1 => self.forward_impl::<1>(params, input, output),
-            2 => self.forward_impl::<2>(params, input, output),
-            _ => self.forward_impl::<3>(params, input, output),
+            1 => self.forward_impl::<1, f32>(params, input, output),
+            2 => self.forward_impl::<2, f32>(params, input, output),
+            _ => self.forward_impl::<3, f32>(params, input, output),
+        }
+    }
+
+    fn forward_f64(&self, params: &[f32], input: &[f64], output: &mut [f32]) {
+        match self.dims {
+            1 => self.forward_impl::<1, f64>(params, input, output),
+            2 => self.forward_impl::<2, f64>(params, input, output),
+            _ => self.forward_impl::<3, f64>(params, input, output),
+        }
+    }
+
+    fn backward_f64(
+        &self,
+        params: &[f32],
+        input: &[f64],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+    ) {
+        match self.dims {
+            1 => self.backward_impl::<1, f64>(params, input, grad_output, grad_params, grad_input),
+            2 => self.backward_impl::<2, f64>(params, input, grad_output, grad_params, grad_input),
+            _ => self.backward_impl::<3, f64>(params, input, grad_output, grad_params, grad_input),
         }
     }
 
@@ -457,7 +487,7 @@ impl Encoding for HashGrid {
         let touched = self
             .levels
             .iter()
-            .map(|l| std::sync::Mutex::new(Touched { marks: vec![0; l.entries.div_ceil(64)], rows: Vec::new() }))
+            .map(|l| std::sync::Mutex::new(Touched { marks: vec![0; l.entries.div_ceil(64)] }))
             .collect();
         self.touched = Some(touched);
         true
@@ -467,20 +497,20 @@ impl Encoding for HashGrid {
         self.features
     }
 
-    fn visit_touched_rows(&self, f: &mut dyn FnMut(&[&[u32]])) {
+    fn visit_touched_rows(&self, f: &mut dyn FnMut(&[MarkedRows])) {
         let Some(touched) = &self.touched else { return f(&[]) };
         let guards: [_; MAX_LEVELS] =
             std::array::from_fn(|l| touched.get(l).map(|t| t.lock().unwrap_or_else(|e| e.into_inner())));
-        let mut lists: [&[u32]; MAX_LEVELS] = [&[]; MAX_LEVELS];
-        for (list, guard) in lists.iter_mut().zip(guards.iter().flatten()) {
-            *list = &guard.rows;
+        let mut sets = [MarkedRows { first_row: 0, marks: &[] }; MAX_LEVELS];
+        for ((set, guard), level) in sets.iter_mut().zip(guards.iter().flatten()).zip(&self.levels) {
+            *set = MarkedRows { first_row: level.offset / self.features, marks: &guard.marks };
         }
-        f(&lists[..touched.len()]);
+        f(&sets[..touched.len()]);
     }
 
     fn clear_touched_rows(&self) {
-        for (t, level) in self.touched.iter().flatten().zip(&self.levels) {
-            t.lock().unwrap_or_else(|e| e.into_inner()).clear((level.offset / self.features) as u32);
+        for t in self.touched.iter().flatten() {
+            t.lock().unwrap_or_else(|e| e.into_inner()).marks.fill(0);
         }
     }
 
@@ -493,9 +523,9 @@ impl Encoding for HashGrid {
         grad_input: Option<&mut [f32]>,
     ) {
         match self.dims {
-            1 => self.backward_impl::<1>(params, input, grad_output, grad_params, grad_input),
-            2 => self.backward_impl::<2>(params, input, grad_output, grad_params, grad_input),
-            _ => self.backward_impl::<3>(params, input, grad_output, grad_params, grad_input),
+            1 => self.backward_impl::<1, f32>(params, input, grad_output, grad_params, grad_input),
+            2 => self.backward_impl::<2, f32>(params, input, grad_output, grad_params, grad_input),
+            _ => self.backward_impl::<3, f32>(params, input, grad_output, grad_params, grad_input),
         }
     }
 }

@@ -50,6 +50,23 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     );
+    /// [`Encoding::forward`] from f64 coordinates (already range-mapped). An encoding whose features resolve finer
+    /// than f32 can tell apart (the hash grid's finest levels, in a deep zoom) reads them as they are; the others get
+    /// them rounded to f32.
+    fn forward_f64(&self, params: &[f32], input: &[f64], output: &mut [f32]) {
+        with_f32_copy(input, |x| self.forward(params, x, output))
+    }
+    /// [`Encoding::backward`] from f64 coordinates; see [`Encoding::forward_f64`].
+    fn backward_f64(
+        &self,
+        params: &[f32],
+        input: &[f64],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+    ) {
+        with_f32_copy(input, |x| self.backward(params, x, grad_output, grad_params, grad_input))
+    }
     /// Asks for sparse gradients, which pay off where a batch touches a small part of large tables (hash grids);
     /// returns whether this encoding has them. In sparse mode the backward adds its gradient into `grad_params`
     /// only on the rows of [`Encoding::sparse_row_width`] parameters it touches, and records them for
@@ -63,11 +80,27 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
     fn sparse_row_width(&self) -> usize {
         1
     }
-    /// Sparse mode: calls `f` once with the rows the backwards since the last clear touched, in groups (each row
-    /// once, numbered from this encoding's first parameter, in units of [`Encoding::sparse_row_width`]).
-    fn visit_touched_rows(&self, _f: &mut dyn FnMut(&[&[u32]])) {}
+    /// Sparse mode: calls `f` once with the rows the backwards since the last clear touched, as bitsets (rows
+    /// numbered from this encoding's first parameter, in units of [`Encoding::sparse_row_width`]). A bitset rather
+    /// than a list, so that the optimizer visits them in memory order.
+    fn visit_touched_rows(&self, _f: &mut dyn FnMut(&[crate::optimizer::MarkedRows])) {}
     /// Sparse mode: forgets the touched rows.
     fn clear_touched_rows(&self) {}
+}
+
+thread_local! {
+    static F32_COPY: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Calls `f` with `input` rounded to f32, in a per-thread buffer kept between calls (taken out while in use, so a
+/// nested call on the same thread, as Rayon's work stealing may make, gets a buffer of its own).
+fn with_f32_copy<R>(input: &[f64], f: impl FnOnce(&[f32]) -> R) -> R {
+    let mut buffer = F32_COPY.take();
+    buffer.clear();
+    buffer.extend(input.iter().map(|v| *v as f32));
+    let result = f(&buffer);
+    F32_COPY.set(buffer);
+    result
 }
 
 /// A config type of one encoding.
