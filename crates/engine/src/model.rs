@@ -71,6 +71,9 @@ pub struct Model {
     pub params: Vec<f32>,
 }
 
+/// Fills a chunk's encoded features: `(rows, mapped scratch, encoded)`.
+type EncodeRows<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync + 'a;
+
 /// Rows evaluated together by [`Model::predict`]: bounds its scratch memory whatever the number of points.
 const PREDICT_CHUNK: usize = 2048;
 const PREDICT_MIN_CHUNK: usize = 64;
@@ -284,12 +287,7 @@ impl Model {
     }
 
     /// The body of both predictions: `encode(rows, mapped scratch, encoded)` fills a chunk's features.
-    fn predict_rows(
-        &self,
-        input_len: usize,
-        out: &mut [f32],
-        encode: &(dyn Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync),
-    ) -> Result<()> {
+    fn predict_rows(&self, input_len: usize, out: &mut [f32], encode: &EncodeRows) -> Result<()> {
         let (d, o) = (self.input_dims(), self.output_dims());
         if !input_len.is_multiple_of(d) || out.len() != input_len / d * o {
             return Err(EngineError::Shape(format!(

@@ -1,7 +1,7 @@
 //! Coordinates in f64: a hash grid reads them at full precision, so a deep zoom of the Mandelbrot challenge (a
 //! window of width 1e-4 over 960 pixels, pixels 1e-7 apart) is no staircase of f32 steps.
 
-use approxlab_engine::encoding::{BuildContext, Encoding, EncodingConfig};
+use approxlab_engine::encoding::{BuildContext, EncodingConfig};
 use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::{Model, ModelConfig};
 use rand::Rng as _;

@@ -75,8 +75,8 @@ impl ErrorFieldSampler {
 
     fn cell_of<T: Into<f64> + Copy>(&self, x: &[T]) -> usize {
         let (mut cell, mut stride) = (0usize, 1usize);
-        for k in 0..self.dims {
-            let u = (x[k].into() - self.lo[k]) / self.width[k];
+        for ((x, lo), width) in x.iter().zip(&self.lo).zip(&self.width).take(self.dims) {
+            let u = ((*x).into() - lo) / width;
             let i = ((u * self.grid as f64) as isize).clamp(0, self.grid as isize - 1) as usize;
             cell += i * stride;
             stride *= self.grid;
@@ -144,11 +144,11 @@ impl ErrorFieldSampler {
             None => {
                 for x in inputs.chunks_exact_mut(d) {
                     let mut c = self.draw_cell();
-                    for k in 0..d {
+                    for (k, x) in x.iter_mut().enumerate() {
                         let i = c % self.grid;
                         c /= self.grid;
                         let u = (i as f64 + self.rng.gen::<f64>()) / self.grid as f64;
-                        x[k] = self.lo[k] + self.width[k] * u;
+                        *x = self.lo[k] + self.width[k] * u;
                     }
                 }
                 self.data.truth_f64(inputs, targets);
