@@ -185,9 +185,6 @@ pub fn train_loop(
     let mut controls = crate::controls::standard(live);
     let (mut inputs, mut targets) =
         (vec![0.0f64; config.train.batch * data.input_dims()], vec![0.0f32; config.train.batch * data.output_dims()]);
-    // Training reads f32 coordinates: the f64 path (`Trainer::compute_gradients_f64`) made the champion's step 27 %
-    // slower (432k against 594k samples/s) for detail finer than any entry learns; scores and zooms predict in f64.
-    let mut inputs32 = vec![0.0f32; inputs.len()];
     let injected_panic = crate::run::injected_panic_step(dir);
     let mut clock = Clock::new(wall_before);
     let mut tracker = Tracker::new(trainer.step, config.train.batch, config.output.log_every);
@@ -206,8 +203,7 @@ pub fn train_loop(
         }
         let rng_before = trainer.rng.clone();
         sampler.fill(trainer.step, &mut trainer.rng, &mut inputs, &mut targets);
-        inputs32.iter_mut().zip(&inputs).for_each(|(n, w)| *n = *w as f32);
-        let loss = trainer.compute_gradients(&inputs32, &targets)?;
+        let loss = trainer.compute_gradients_f64(&inputs, &targets)?;
         sampler.feedback(&inputs, &targets, trainer.last_predictions());
         if loss.is_finite() {
             for sink in sinks.iter_mut() {
