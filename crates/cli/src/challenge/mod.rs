@@ -105,30 +105,32 @@ pub fn run(args: &ChallengeArgs) -> Result<u8> {
             zooms.push(z);
         }
     }
-    let finish = |dir: &Path, name: &str| -> Result<()> {
+    let finish = |dir: &Path, name: &str, complete: bool| -> Result<()> {
         let score = score_run(dir, name, &zooms, &grids, args.quiet)?;
         print_score(&score, dir);
-        if args.record {
+        if args.record && !complete {
+            eprintln!("approxlab: not recorded: the entry stopped before its budget was spent");
+        } else if args.record {
             leaderboard::append(&args.leaderboard, &score)?;
             println!("recorded in {}", args.leaderboard.display());
         }
         Ok(())
     };
     if let Some(run) = &args.score {
-        finish(run, &args.name.clone().unwrap_or_else(|| file_name(run)))?;
+        finish(run, &args.name.clone().unwrap_or_else(|| file_name(run)), true)?;
         return Ok(0);
     }
     let (config, name) = entry_config(args)?;
     if args.serve {
-        let after = |dir: &Path| finish(dir, &name);
+        let after = |dir: &Path| finish(dir, &name, true);
         return Ok(crate::train_served(config, args.quiet, &args.listen, Some(&after))?.1);
     }
     let (dir, code) = crate::train(config, args.quiet)?;
     if code != 0 {
         eprintln!("approxlab: the entry did not finish its budget (exit {code}); scoring what it learned");
     }
-    finish(&dir, &name)?;
-    Ok(0)
+    finish(&dir, &name, code == 0)?;
+    Ok(code)
 }
 
 fn file_name(path: &Path) -> String {
