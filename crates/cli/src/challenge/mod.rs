@@ -150,7 +150,8 @@ fn entry_config(args: &ChallengeArgs) -> Result<(RunConfig, String)> {
         None => (CHAMPION.to_string(), "the champion's config".to_string(), "champion".to_string()),
     };
     let given = config::parse_config_text(&text, &origin)?;
-    if text.contains("[data]") && !protocol::is_protocol_target(&given.data) {
+    let names_data = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("data"));
+    if names_data && !protocol::is_protocol_target(&given.data) {
         eprintln!("notice: the entry's data is replaced by the protocol's target (mandelbrot:periodic, depth 200)");
     }
     let name = args.name.clone().unwrap_or(default_name);

@@ -238,6 +238,36 @@ mod tests {
         assert_eq!(y, truth);
     }
 
+    /// A fixed training set: hard points are training points of the hot cell, never other points.
+    #[test]
+    fn hard_points_of_a_fixed_set_are_its_training_points_in_the_hot_cell() {
+        let spec = DataSpec::parse("mandelbrot:periodic").unwrap();
+        let mut spec = serde_json::to_value(&spec).unwrap();
+        spec["samples"] = serde_json::json!(5000);
+        let data: Arc<dyn Dataset> = Arc::from(serde_json::from_value::<DataSpec>(spec).unwrap().build(0).unwrap());
+        let (batch, grid) = (2000, 4);
+        let mut s = ErrorFieldSampler::new(data.clone(), 1, batch, 0.5, grid).unwrap();
+        s.error.fill(0.0);
+        s.error[5] = 1.0;
+        let (mut x, mut y) = (vec![0.0f64; 2 * batch], vec![0.0f32; batch]);
+        s.fill(0, &mut approxlab_engine::rng::seeded(2), &mut x, &mut y);
+        let (xs, ys) = data.training_points().unwrap();
+        let training: std::collections::HashMap<(u32, u32), f32> =
+            xs.chunks_exact(2).zip(ys).map(|(p, t)| ((p[0].to_bits(), p[1].to_bits()), *t)).collect();
+        for (p, t) in x.chunks_exact(2).zip(&y) {
+            let key = ((p[0] as f32).to_bits(), (p[1] as f32).to_bits());
+            assert_eq!(
+                training.get(&key),
+                Some(t),
+                "every point, uniform or hard, is a training point with its target"
+            );
+        }
+        let hard = &x[batch..];
+        assert!(hard.chunks_exact(2).all(|p| s.cell_of(p) == 5), "hard points lie in the hot cell");
+        let uniform_in_hot = x[..batch].chunks_exact(2).filter(|p| s.cell_of(p) == 5).count();
+        assert!(uniform_in_hot < batch / 2 / 4, "the uniform half is not drawn to the hot cell: {uniform_in_hot}");
+    }
+
     #[test]
     fn feedback_moves_the_field_towards_the_batch_error() {
         let data = mandelbrot();
