@@ -56,7 +56,7 @@ pub struct CompareArgs {
     pub quiet: bool,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, serde::Deserialize, Clone, Debug)]
 pub struct ResultRow {
     pub model: String,
     pub encoding: String,
@@ -125,45 +125,71 @@ fn label_for(path: &Path, taken: &[String]) -> String {
     label
 }
 
-pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
-    if args.time.is_none() && args.steps.is_none() {
-        bail!("compare: give an equal budget for all models with --steps N or --time DURATION");
-    }
-    if args.frames == 0 {
-        bail!("--frames: must be at least 1");
-    }
-    let format = VideoFormat::parse(&args.format).map_err(|e| anyhow!("--format: {e}"))?;
-    let video_options = VideoOptions { fps: args.fps, ..Default::default() };
-    video_options.validate().map_err(|e| anyhow!("--fps: {e}"))?;
+/// The directory a comparison writes to, refused when it exists.
+pub fn comparison_dir(args: &CompareArgs) -> Result<PathBuf> {
     let name = args.name.clone().unwrap_or_else(|| format!("compare-{}", chrono::Local::now().format("%Y%m%d-%H%M%S")));
     let dir = args.out.join(&name);
     if dir.exists() {
         bail!("compare {}: already exists; choose another --name", dir.display());
     }
-    let data_flag = args.data.clone();
+    Ok(dir)
+}
+
+/// The flags every model of a comparison gets: the same budget, seed and threads, and its run directory `dir/label`.
+pub fn model_flags(args: &CompareArgs, dir: &Path, label: &str) -> ConfigFlags {
+    ConfigFlags {
+        data: args.data.clone(),
+        steps: args.steps,
+        time: args.time.clone(),
+        seed: args.seed,
+        threads: args.threads,
+        out: Some(dir.to_path_buf()),
+        name: Some(label.to_string()),
+        set: args.set.clone(),
+        ..Default::default()
+    }
+}
+
+pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
+    check_args(args)?;
+    let dir = comparison_dir(args)?;
     // Every model gets the first config's (or --data's) data set, the same budget, seed and frame schedule.
-    let mut configs = Vec::new();
+    let mut models = Vec::new();
     let mut labels: Vec<String> = Vec::new();
     let first_data = config::read_config_file(&args.configs[0])?.data;
     for path in &args.configs {
         let label = label_for(path, &labels);
         let flags = ConfigFlags {
             config: Some(path.clone()),
-            data: data_flag.clone(),
-            data_spec: if data_flag.is_none() { Some(first_data.clone()) } else { None },
-            steps: args.steps,
-            time: args.time.clone(),
-            seed: args.seed,
-            threads: args.threads,
-            out: Some(dir.clone()),
-            name: Some(label.clone()),
-            set: args.set.clone(),
-            ..Default::default()
+            data_spec: if args.data.is_none() { Some(first_data.clone()) } else { None },
+            ..model_flags(args, &dir, &label)
         };
         let c = config::resolve(&flags).with_context(|| format!("compare {}", path.display()))?;
-        labels.push(label);
-        configs.push(c);
+        labels.push(label.clone());
+        models.push((label, c));
     }
+    compare_models(args, &dir, models)
+}
+
+fn check_args(args: &CompareArgs) -> Result<()> {
+    if args.time.is_none() && args.steps.is_none() {
+        bail!("compare: give an equal budget for all models with --steps N or --time DURATION");
+    }
+    if args.frames == 0 {
+        bail!("--frames: must be at least 1");
+    }
+    Ok(())
+}
+
+/// Trains resolved configs, one per `(label, config)`, on the first one's data under `args`' budget, into `dir`;
+/// `args.configs` is not read.
+pub fn compare_models(args: &CompareArgs, dir: &Path, models: Vec<(String, RunConfig)>) -> Result<PathBuf> {
+    check_args(args)?;
+    let format = VideoFormat::parse(&args.format).map_err(|e| anyhow!("--format: {e}"))?;
+    let video_options = VideoOptions { fps: args.fps, ..Default::default() };
+    video_options.validate().map_err(|e| anyhow!("--fps: {e}"))?;
+    let dir = dir.to_path_buf();
+    let (labels, mut configs): (Vec<String>, Vec<RunConfig>) = models.into_iter().unzip();
     let first = &configs[0];
     run::init_threads(first.threads)?;
     let data = run::build_dataset(first)?;
@@ -207,23 +233,12 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         let run_dir = run::create_run_dir(c)?;
         approxlab_engine::checkpoint::atomic_write(&run_dir.join("config.toml"), config::to_toml(c).as_bytes())?;
         let outcome = crate::run_loop::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet, None)?;
-        let summary = &outcome.summary;
-        rows.push(ResultRow {
-            model: label.clone(),
-            encoding: trainer.model.encoding().describe(),
-            network: trainer.model.network().describe(),
-            params: trainer.model.n_params(),
-            steps: trainer.step,
-            wall_s: summary.wall_s,
-            train_loss: summary.train_loss,
-            eval_mse: summary.eval.mse,
-            psnr: summary.eval.psnr,
-            train_accuracy: last_train_accuracy(&run_dir.join("metrics.jsonl")),
-            val_accuracy: summary.eval.accuracy,
-            test_accuracy: summary.test.as_ref().and_then(|t| t.accuracy),
-        });
+        rows.push(ResultRow::of_run(label, &run_dir, &outcome.summary));
         if outcome.status == crate::run_loop::RunStatus::Interrupted {
             bail!("compare: interrupted while training {label}; the finished runs are in {}", dir.display());
+        }
+        if data.kind() != approxlab_data::Kind::Table {
+            run::render_final(&run_dir, c, data.as_ref(), &trainer.model)?;
         }
     }
     write_results(&dir, &rows, args.time.is_some())?;
@@ -231,50 +246,81 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
     Ok(dir)
 }
 
+impl ResultRow {
+    /// The row of a finished run, from its summary and metrics.
+    pub fn of_run(label: &str, run_dir: &Path, summary: &crate::summary::Summary) -> ResultRow {
+        let part = |name: &str| {
+            summary.parts.iter().find(|p| p.part == name).map_or_else(|| "-".to_string(), |p| p.description.clone())
+        };
+        ResultRow {
+            model: label.to_string(),
+            encoding: part("encoding"),
+            network: part("network"),
+            params: summary.params,
+            steps: summary.steps,
+            wall_s: summary.wall_s,
+            train_loss: summary.train_loss,
+            eval_mse: summary.eval.mse,
+            psnr: summary.eval.psnr,
+            train_accuracy: last_train_accuracy(&run_dir.join("metrics.jsonl")),
+            val_accuracy: summary.eval.accuracy,
+            test_accuracy: summary.test.as_ref().and_then(|t| t.accuracy),
+        }
+    }
+}
+
+/// A results table: column names, and one row of cells per model.
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn markdown(&self) -> String {
+        let numeric = |c: &str| !matches!(c, "model" | "encoding" | "network");
+        let mut md = format!("| {} |\n|", self.columns.join(" | "));
+        for c in &self.columns {
+            md += if numeric(c) { "---:|" } else { "---|" };
+        }
+        md += "\n";
+        for r in &self.rows {
+            md += &format!("| {} |\n", r.join(" | "));
+        }
+        md
+    }
+}
+
+/// The table of `rows`: accuracies for classification, MSE and PSNR otherwise.
+pub fn results_table(rows: &[ResultRow]) -> Table {
+    let classification = rows.iter().any(|r| r.val_accuracy.is_some());
+    let mut columns = vec!["model", "encoding", "network", "params", "steps", "wall s", "train loss"];
+    columns.extend(if classification { ["train acc", "val acc", "test acc"] } else { ["eval MSE", "PSNR dB", ""] });
+    columns.retain(|c| !c.is_empty());
+    let pct = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.2} %", 100.0 * a));
+    let cells = |r: &ResultRow| {
+        let mut cells = vec![
+            r.model.clone(),
+            r.encoding.clone(),
+            r.network.clone(),
+            r.params.to_string(),
+            r.steps.to_string(),
+            format!("{:.1}", r.wall_s),
+            r.train_loss.map_or("-".into(), |l| format!("{l:.4e}")),
+        ];
+        if classification {
+            cells.extend([pct(r.train_accuracy), pct(r.val_accuracy), pct(r.test_accuracy)]);
+        } else {
+            cells.extend([format!("{:.4e}", r.eval_mse), r.psnr.map_or("-".into(), |p| format!("{p:.2}"))]);
+        }
+        cells
+    };
+    Table { columns: columns.into_iter().map(String::from).collect(), rows: rows.iter().map(cells).collect() }
+}
+
 fn write_results(dir: &Path, rows: &[ResultRow], by_time: bool) -> Result<()> {
     let json = serde_json::to_string_pretty(rows)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("results.json"), json.as_bytes())?;
-    let classification = rows.iter().any(|r| r.val_accuracy.is_some());
-    let mut md = if classification {
-        String::from(
-            "| model | encoding | network | params | steps | wall s | train loss | train acc | val acc | test acc |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
-        )
-    } else {
-        String::from(
-            "| model | encoding | network | params | steps | wall s | train loss | eval MSE | PSNR dB |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n",
-        )
-    };
-    let pct = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.2} %", 100.0 * a));
-    for r in rows {
-        if classification {
-            md += &format!(
-                "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
-                r.model,
-                r.encoding,
-                r.network,
-                r.params,
-                r.steps,
-                r.wall_s,
-                r.train_loss.map_or("-".into(), |l| format!("{l:.4e}")),
-                pct(r.train_accuracy),
-                pct(r.val_accuracy),
-                pct(r.test_accuracy),
-            );
-            continue;
-        }
-        md += &format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {} | {:.4e} | {} |\n",
-            r.model,
-            r.encoding,
-            r.network,
-            r.params,
-            r.steps,
-            r.wall_s,
-            r.train_loss.map_or("-".into(), |l| format!("{l:.4e}")),
-            r.eval_mse,
-            r.psnr.map_or("-".into(), |p| format!("{p:.2}")),
-        );
-    }
+    let md = results_table(rows).markdown();
     approxlab_engine::checkpoint::atomic_write(&dir.join("results.md"), md.as_bytes())?;
     let series: Vec<LossSeries> = rows
         .iter()
@@ -296,7 +342,7 @@ fn last_train_accuracy(path: &Path) -> Option<f64> {
         .find_map(|v| v["train"]["accuracy"].as_f64())
 }
 
-fn read_losses(path: &Path, by_time: bool) -> Result<Vec<(f64, f64)>> {
+pub fn read_losses(path: &Path, by_time: bool) -> Result<Vec<(f64, f64)>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()

@@ -12,6 +12,7 @@ mod render;
 mod run;
 mod run_loop;
 mod samplers;
+mod scenes;
 mod sinks;
 mod summary;
 
@@ -135,6 +136,11 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Measure training steps per second on the reference workloads
     Bench(bench::BenchArgs),
+    /// The scenes of the video "Watching Neural Networks Learn": list them, or run them all (--all) into a
+    /// results page, report/index.html
+    Scenes(scenes::ScenesArgs),
+    /// Run one scene of the video (a run or a comparison) into report/NAME/ and update report/index.html
+    Scene(Box<scenes::SceneArgs>),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -358,6 +364,8 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Demo { out, quiet, serve, listen } => demo(out, quiet, serve.then_some(&listen)),
         Command::Bench(args) => bench::run(&args).map(|_| 0),
         Command::Challenge(args) => challenge::run(&args),
+        Command::Scenes(args) => scenes::scenes(&args),
+        Command::Scene(args) => scenes::scene(&args),
     }
 }
 
@@ -381,6 +389,12 @@ fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn 
 }
 
 fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
+    let (dir, code, _) = train_summarised(config, quiet)?;
+    Ok((dir, code))
+}
+
+/// [`train`], also giving the run's summary.
+fn train_summarised(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8, summary::Summary)> {
     run::init_threads(config.threads)?;
     let (data, mut trainer, dir) = run::prepare(&config)?;
     if !quiet {
@@ -389,8 +403,9 @@ fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
     }
     run::install_ctrlc();
     let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, None)?;
+    let summary = outcome.summary.clone();
     let code = finish(&dir, &config, data.as_ref(), &trainer, outcome)?;
-    Ok((dir, code))
+    Ok((dir, code, summary))
 }
 
 /// What `train_served` does once training has finished (the video, say), before the page waits for Ctrl-C.

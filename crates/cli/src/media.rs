@@ -57,7 +57,12 @@ pub fn video(args: &VideoArgs) -> Result<VideoSummary> {
 
 /// Encodes a run's frames next to it after training (`train --video`).
 pub fn encode_run_frames(dir: &Path) -> Result<VideoSummary> {
-    let (format, options) = format_and_options("mp4", 30, None)?;
+    encode_run_frames_at(dir, 30)
+}
+
+/// [`encode_run_frames`] at `fps` frames per second.
+pub fn encode_run_frames_at(dir: &Path, fps: u32) -> Result<VideoSummary> {
+    let (format, options) = format_and_options("mp4", fps, None)?;
     encode_frames_dir(dir.join("frames"), dir.join("video.mp4"), format, &options).map_err(|e| anyhow!("{e}"))
 }
 

@@ -5,7 +5,57 @@
 //! the trainer, not at the products (docs/engine.md, "Where a GPU backend would go").
 
 use crate::openblas::{self, Provider};
-use gemm::Parallelism;
+use gemm_common::Parallelism;
+
+/// `dst = (read_dst ? dst : 0) + lhs rhs` through the f32 kernels of the `gemm` crates, as `gemm::gemm` calls them
+/// for f32 (strides non-negative, as all of ours are).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    parallelism: Parallelism,
+) {
+    debug_assert!(dst_cs >= 0 && dst_rs >= 0 && lhs_cs >= 0 && lhs_rs >= 0 && rhs_cs >= 0 && rhs_rs >= 0);
+    // The microkernels prefer a column-major destination: a row-major one is computed as its transpose,
+    // dst^T = rhs^T lhs^T, exactly as `gemm::gemm` does.
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
+        (n, m, dst_rs, dst_cs, rhs, rhs_rs, rhs_cs, lhs, lhs_rs, lhs_cs)
+    } else {
+        (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs)
+    };
+    gemm_f32::gemm::f32::get_gemm_fn()(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        read_dst,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    )
+}
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +148,7 @@ impl Cpu {
         let (b_cs, b_rs) = strides(op_b, k, n);
         // SAFETY: as above.
         unsafe {
-            gemm::gemm(
+            sgemm(
                 m,
                 n,
                 k,
@@ -112,11 +162,6 @@ impl Cpu {
                 b.as_ptr(),
                 b_cs,
                 b_rs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
                 Parallelism::Rayon(threads),
             );
         }
@@ -163,27 +208,7 @@ unsafe fn gemm_strided(
             return;
         }
     }
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c,
-        1,
-        ldc as isize,
-        accumulate,
-        a,
-        a_cs,
-        a_rs,
-        b,
-        b_cs,
-        b_rs,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        Parallelism::None,
-    );
+    sgemm(m, n, k, c, 1, ldc as isize, accumulate, a, a_cs, a_rs, b, b_cs, b_rs, Parallelism::None);
 }
 
 /// A whole product on the calling thread.

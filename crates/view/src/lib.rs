@@ -14,6 +14,7 @@
 //! * [`digit_grid`], [`confusion_matrix_image`]: what a classifier gets right and wrong.
 //! * [`render_surface`]: software rasteriser for parametric surfaces.
 //! * [`hstack`], [`vstack`], [`caption_bar`], [`label_panel`]: composition.
+//! * [`test_card`]: a generated picture to learn when no image is at hand.
 //! * [`write_png_atomic`]: crash-safe PNG output.
 //! * [`VideoWriter`], [`encode_frames_dir`]: MP4 (H.264) and GIF videos of frames.
 //!
@@ -28,6 +29,7 @@ mod losses;
 mod plot;
 mod png_out;
 mod surface;
+mod testcard;
 mod text;
 mod video;
 mod window;
@@ -44,10 +46,11 @@ pub use field::{
     DEFAULT_TILE_ROWS,
 };
 pub use image::RgbImage;
-pub use losses::{plot_loss_curves, series_color, LossSeries};
+pub use losses::{plot_log_curves, plot_loss_curves, series_color, LogPlot, LossSeries};
 pub use plot::{plot_curve, sample_curve, CurveSpec};
 pub use png_out::write_png_atomic;
 pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};
+pub use testcard::test_card;
 pub use text::draw_text;
 pub use video::{
     colormap_palette, default_bitrate, encode_frames_dir, VideoFormat, VideoOptions, VideoSummary, VideoWriter,

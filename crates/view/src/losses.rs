@@ -36,12 +36,29 @@ pub fn series_color(index: usize) -> [u8; 3] {
 
 /// Draws every series (non-positive and non-finite losses are left out, as a log axis cannot show them).
 pub fn plot_loss_curves(series: &[LossSeries], x_label: &str, width: u32, height: u32) -> Result<RgbImage, ViewError> {
+    plot_log_curves(series, &LogPlot { title: "training loss", x_label, y_label: "loss", width, height })
+}
+
+/// Titles and size of a [`plot_log_curves`] plot.
+#[derive(Clone, Copy, Debug)]
+pub struct LogPlot<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Curves on a linear x axis and a log y axis, each in its own colour with a legend (non-positive and non-finite
+/// values are left out).
+pub fn plot_log_curves(series: &[LossSeries], plot: &LogPlot<'_>) -> Result<RgbImage, ViewError> {
+    let LogPlot { title, x_label, y_label, width, height } = *plot;
     ensure_font();
-    let err = |e: &dyn std::fmt::Display| ViewError::new(format!("cannot draw loss plot: {e}"));
+    let err = |e: &dyn std::fmt::Display| ViewError::new(format!("cannot draw plot '{title}': {e}"));
     let valid = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && y > 0.0;
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied().filter(valid)).collect();
     if all.is_empty() {
-        return Err(ViewError::new("cannot draw loss plot: no positive finite losses"));
+        return Err(ViewError::new(format!("cannot draw plot '{title}': no positive finite values")));
     }
     let (mut x0, mut x1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let (mut y0, mut y1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
@@ -60,7 +77,7 @@ pub fn plot_loss_curves(series: &[LossSeries], x_label: &str, width: u32, height
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("training loss", (FONT_FAMILY, 18))
+            .caption(title, (FONT_FAMILY, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -69,7 +86,7 @@ pub fn plot_loss_curves(series: &[LossSeries], x_label: &str, width: u32, height
         chart
             .configure_mesh()
             .x_desc(x_label)
-            .y_desc("loss")
+            .y_desc(y_label)
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .label_style((FONT_FAMILY, 13))
             .light_line_style(RGBColor(235, 235, 235))
@@ -94,7 +111,7 @@ pub fn plot_loss_curves(series: &[LossSeries], x_label: &str, width: u32, height
             .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| ViewError::new("cannot draw loss plot: buffer"))
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| err(&"buffer"))
 }
 
 #[cfg(test)]
