@@ -100,6 +100,30 @@ try {
     assert(orange > 50, `the loss plot shows no curve of run-1 (${orange} pixels of its colour)`);
   });
 
+  await check('the neurons view shows every layer, and its tiles change while training', async () => {
+    await page.check('#neurons-toggle');
+    await page.waitForFunction(() => Number(document.body.dataset.neuronFrames || 0) >= 1, null, { timeout: 20000 });
+    const picture = () => page.evaluate(async () => {
+      const img = document.getElementById('neurons');
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      c.getContext('2d').drawImage(img, 0, 0);
+      return { step: Number(img.dataset.step), width: c.width, height: c.height, data: c.toDataURL() };
+    });
+    const first = await picture();
+    // fourier:8 features and three layers of 32: four blocks side by side.
+    assert(first.width > 600 && first.height > 100, `neurons picture ${first.width}x${first.height}`);
+    const n = await bodyCount('neuronFrames');
+    await page.waitForFunction((n) => Number(document.body.dataset.neuronFrames || 0) >= n + 2, n, { timeout: 20000 });
+    const later = await picture();
+    assert(later.step > first.step, `neurons of step ${later.step} after ${first.step}`);
+    assert(later.data !== first.data, 'the neurons did not change while training');
+    await page.screenshot({ path: join(artifacts, 'live-neurons.png') });
+    await page.uncheck('#neurons-toggle');
+    assert(await page.locator('#neurons-figure').isHidden(), 'the neurons view stays after unticking it');
+  });
+
   await check('zooming asks the server for the window and redraws', async () => {
     const before = await canvasData('learned');
     const renders = await bodyCount('renders');
@@ -220,6 +244,21 @@ try {
     assert(zoom && new URLSearchParams(again.slice(1)).get('window') === zoom, `zoom window lost on reload: ${again}`);
     assert((await page.inputValue('#data')).startsWith('upload:'), 'the data set was not restored');
     assert(await page.inputValue('input[name=encoding]') === 'fourier:8', 'the encoding was not restored');
+  });
+
+  await check('a scene preset starts its comparison in one click', async () => {
+    const cards = await page.locator('.card').count();
+    await page.selectOption('#scene', 'tanh-vs-sigmoid');
+    await page.waitForFunction((n) => document.querySelectorAll('.card').length === n + 2, cards, { timeout: 20000 });
+    await page.waitForFunction(() => document.getElementById('run-title').textContent.includes('image'), null, { timeout: 10000 });
+    const claim = await page.textContent('#scene-info');
+    assert(/sigmoid/i.test(claim), `the scene's claim is not shown: ${claim}`);
+    assert(await page.inputValue('#scene') === '', 'the picker should be ready for the next scene');
+    const frames = await bodyCount('frames');
+    await page.waitForFunction((n) => Number(document.body.dataset.frames || 0) >= n + 1, frames, { timeout: 20000 });
+    await page.click('#stop');
+    await page.click(`.card[data-run="run-${cards + 1}"]`);
+    await page.click('#stop');
   });
 
   await check('no console errors', async () => {

@@ -3,7 +3,9 @@
 // One run trains on the Mandelbrot set while phases of 0, 1 and 50 WebSocket viewers alternate; each phase's
 // training speed is read from the run's own step counter. Prints steps/s per phase and the ratios.
 //
-//   bench/viewers [--phase-seconds 4] [--rounds 6] [--viewers 50]
+//   bench/viewers [--phase-seconds 4] [--rounds 6] [--viewers 50] [--neurons 1]
+//
+// With --neurons 1 every viewer also asks for the neurons' view, as the page does when its box is ticked.
 
 import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
@@ -20,6 +22,7 @@ const arg = (name, value) => {
 const phaseSeconds = arg('phase-seconds', 4);
 const rounds = arg('rounds', 6);
 const many = arg('viewers', 50);
+const neurons = arg('neurons', 0) > 0;
 const bin = process.env.APPROXLAB_BIN || join(root, 'target/release/approxlab');
 const out = mkdtempSync(join(tmpdir(), 'approxlab-viewers-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -45,7 +48,8 @@ async function api(path, body) {
 // No video frames: their cost does not depend on the viewers and would only add noise.
 const request = { data: 'mandelbrot', encoding: 'fourier:16', network: 'mlp:4x128', batch: 4096, steps: 100000000, frame_seconds: 0 };
 const run = await api('/api/runs', request);
-console.log(`run ${run.id}: ${run.description.params} parameters, batch ${request.batch}; ${phaseSeconds} s phases`);
+console.log(`run ${run.id}: ${run.description.params} parameters, batch ${request.batch}; ${phaseSeconds} s phases` +
+  (neurons ? '; viewers watch the neurons too' : ''));
 
 function openViewers(n) {
   const viewers = [];
@@ -53,6 +57,7 @@ function openViewers(n) {
     const v = { frames: 0, bytes: 0, ws: new WebSocket(`ws://${url}/api/runs/${run.id}/live`) };
     v.ws.on('message', (data, binary) => { if (binary) { v.frames += 1; v.bytes += data.length; } });
     v.ws.on('error', () => {});
+    if (neurons) v.ws.on('open', () => v.ws.send(JSON.stringify({ neurons: true })));
     viewers.push(v);
   }
   return viewers;

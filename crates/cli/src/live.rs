@@ -107,6 +107,25 @@ impl CliLab {
         Ok(())
     }
 
+    /// Starts `config` as the run `id` of the page: its folder named by time and id, training on a thread of its own.
+    fn start_config(&self, id: &str, request: Value, mut config: RunConfig) -> Result<Arc<LiveRun>> {
+        // Named by time and page id; a server started again within the same second may reuse an id, hence the
+        // suffix.
+        let base = format!("{}-web-{id}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+        let mut name = base.clone();
+        let mut k = 2;
+        while config.output.dir.join(&name).exists() {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        config.name = Some(name);
+        let (data, trainer, dir) = run::prepare(&config)?;
+        let live = live_run(id, &dir, request, &config, data.clone(), &trainer.model)?;
+        eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
+        self.train_in_background(live.clone(), config, data, trainer, 0.0)?;
+        Ok(live)
+    }
+
     fn images(&self) -> Vec<String> {
         let Some(dir) = &self.data_dir else { return vec![] };
         let mut names: Vec<String> = std::fs::read_dir(dir.join("images"))
@@ -257,6 +276,15 @@ impl Lab for CliLab {
         if self.mnist_dir().is_some() {
             data.push(json!({"value": "mnist", "label": "MNIST digits"}));
         }
+        let scenes: Vec<Value> = crate::scenes::live_presets(self.mnist_dir().as_deref())
+            .iter()
+            .map(|s| {
+                let n = s.models().len();
+                json!({"name": s.name, "title": s.title, "claim": s.claim, "runs": n,
+                       "quick": s.quick.describe(n), "full": s.full.describe(n),
+                       "quick_s": s.quick_s, "full_s": s.full_s})
+            })
+            .collect();
         json!({
             "data": data,
             "encoding": ["identity", "fourier:8", "fourier:16", "fourier:32", "taylor:8", "gaussian:128:10",
@@ -272,6 +300,7 @@ impl Lab for CliLab {
                 "time": "", "seed": 0
             },
             "upload": {"max_bytes": approxlab_serve::MAX_UPLOAD_BYTES},
+            "scenes": scenes,
         })
     }
 
@@ -285,23 +314,37 @@ impl Lab for CliLab {
         Ok(v)
     }
 
-    fn start(&self, id: &str, request: &Value) -> Result<Arc<LiveRun>> {
-        let mut config = self.config(request)?;
-        // Named by time and page id; a server started again within the same second may reuse an id, hence the
-        // suffix.
-        let base = format!("{}-web-{id}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
-        let mut name = base.clone();
-        let mut k = 2;
-        while config.output.dir.join(&name).exists() {
-            name = format!("{base}-{k}");
-            k += 1;
+    fn scene_runs(&self, name: &str) -> Result<usize> {
+        let presets = crate::scenes::live_presets(self.mnist_dir().as_deref());
+        match presets.iter().find(|s| s.name == name) {
+            Some(scene) => Ok(scene.models().len()),
+            None => {
+                let names: Vec<&str> = presets.iter().map(|s| s.name).collect();
+                bail!("scene '{name}': not a preset of the page; expected one of {}", names.join(", "))
+            }
         }
-        config.name = Some(name);
-        let (data, trainer, dir) = run::prepare(&config)?;
-        let live = live_run(id, &dir, request.clone(), &config, data.clone(), &trainer.model)?;
-        eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
-        self.train_in_background(live.clone(), config, data, trainer, 0.0)?;
-        Ok(live)
+    }
+
+    fn start_scene(&self, ids: &[String], name: &str, full: bool) -> Result<Vec<Arc<LiveRun>>> {
+        let configs = crate::scenes::live_configs(name, !full, &self.out, self.mnist_dir().as_deref())?;
+        if configs.len() != ids.len() {
+            bail!("scene '{name}': {} runs for {} ids", configs.len(), ids.len());
+        }
+        let mut started = Vec::with_capacity(ids.len());
+        for (id, (label, mut config)) in ids.iter().zip(configs) {
+            config.output.dir = self.out.clone();
+            config.output.frame_every = 0;
+            config.output.frames = 0;
+            config.output.frame_seconds = 1.0;
+            let request = json!({"scene": name, "model": label, "full": full});
+            started.push(self.start_config(id, request, config)?);
+        }
+        Ok(started)
+    }
+
+    fn start(&self, id: &str, request: &Value) -> Result<Arc<LiveRun>> {
+        let config = self.config(request)?;
+        self.start_config(id, request.clone(), config)
     }
 
     fn resume(&self, previous: &LiveRun, request: &Value) -> Result<Arc<LiveRun>> {
@@ -438,6 +481,12 @@ impl CliView {
             };
             return f(&truth);
         };
+        self.with_model(params, |model| f(&run::model_fn(model)))
+    }
+
+    /// Runs `f` with a model of the run's shape holding `params`.
+    fn with_model<T>(&self, params: &[f32], f: impl FnOnce(&Model) -> Result<T>) -> Result<T> {
+        let data = self.data.as_ref();
         let pooled = self.models.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut model = match pooled {
             Some(m) => m,
@@ -447,7 +496,7 @@ impl CliView {
             bail!("weights of {} values for a model of {}", params.len(), model.params.len());
         }
         model.params.copy_from_slice(params);
-        let result = f(&run::model_fn(&model));
+        let result = f(&model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).push(model);
         result
     }
@@ -525,7 +574,16 @@ impl RunView for CliView {
         }
         let (w, h) = self.live_size();
         v["live_size"] = json!([w, h]);
+        v["neurons"] = json!(render::neurons_drawable(data).is_ok());
         v
+    }
+
+    fn neurons(&self, params: &[f32]) -> Result<Option<Vec<u8>>> {
+        let data = self.data.as_ref();
+        if render::neurons_drawable(data).is_err() {
+            return Ok(None);
+        }
+        self.with_model(params, |model| png(&render::render_neurons(data, model, None)?)).map(Some)
     }
 
     fn live_frame(&self, params: &[f32]) -> Result<Frame> {

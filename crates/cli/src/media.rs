@@ -144,7 +144,7 @@ pub fn zoom(args: &ZoomArgs) -> Result<VideoSummary> {
         let window = zoom_window(center, w0, args.to_width, h as f64 / w as f64, i, args.frames)?;
         let caption = format!("learned  width {:.3e}", window.width());
         let opts = RenderOptions { size: Some((w, h)), window: Some(window), colormap, caption, ..Default::default() };
-        let img = render::render_with_panels(data.as_ref(), &f as Func<'_>, &opts, &panels, &[])?;
+        let img = render::render_with_panels(data.as_ref(), &f as Func<'_>, &opts, &panels, &[], None)?;
         if writer.is_none() {
             writer = Some(
                 VideoWriter::create(&out, format, img.width(), img.height(), &options).map_err(|e| anyhow!("{e}"))?,

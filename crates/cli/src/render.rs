@@ -157,6 +157,56 @@ pub enum Panel {
     Error,
     /// The training loss so far, log scale.
     Loss,
+    /// Every neuron's output over the window (1-D and 2-D inputs): the encoding's features, then each layer.
+    Neurons,
+}
+
+/// Whether the neurons' view can draw this data: its inputs must be 1-D or 2-D.
+pub fn neurons_drawable(data: &dyn Dataset) -> Result<()> {
+    match data.input_dims() {
+        1 | 2 => Ok(()),
+        d => bail!("the neurons view needs 1-D or 2-D inputs, and {} has {d}", data.name()),
+    }
+}
+
+/// The neurons' view of `model` on `data` over `window` (2-D scalar fields; the whole domain when `None`).
+pub fn render_neurons(data: &dyn Dataset, model: &approxlab_engine::Model, window: Option<Window>) -> Result<RgbImage> {
+    neurons_drawable(data)?;
+    // The widest layer sets the tile size (the output layer's rows count too: never the widest that matters).
+    let widest = model.param_tensors().iter().filter(|t| t.name.ends_with(".weight")).map(|t| t.shape[0]).max();
+    let units = widest.unwrap_or(0).max(model.encoded_dims());
+    let domain = data.domain();
+    let (grid, points) = if data.input_dims() == 1 {
+        let grid = approxlab_view::NeuronGrid::for_units(1, units, 1.0);
+        let (x0, x1, n) = (domain[0].0, domain[0].1, grid.points());
+        (grid, (0..n).map(|i| (x0 + (i as f64 + 0.5) / n as f64 * (x1 - x0)) as f32).collect::<Vec<f32>>())
+    } else {
+        let sampled: approxlab_view::Domain = match data.kind() {
+            Kind::Image { .. } => {
+                let (rows, cols) = data.image_shape().ok_or_else(|| anyhow!("image data set without a shape"))?;
+                ImageDomain::new(rows as u32, cols as u32, ImageCoords::Index).into()
+            }
+            _ => match window {
+                Some(w) => w.into(),
+                None => {
+                    Window::new(domain[0].0, domain[0].1, domain[1].0, domain[1].1).map_err(|e| anyhow!("{e}"))?.into()
+                }
+            },
+        };
+        let aspect = match sampled {
+            approxlab_view::Domain::Xy(w) => w.height() / w.width(),
+            approxlab_view::Domain::RowCol(d) => d.rows as f64 / d.cols as f64,
+        };
+        let grid = approxlab_view::NeuronGrid::for_units(2, units, aspect);
+        let approxlab_view::NeuronGrid::Field { cols, rows } = grid else { unreachable!("a 2-D grid") };
+        (grid, sampled.points(cols as u32, rows as u32, 0..rows as u32))
+    };
+    let layers = model.neurons(&points).map_err(|e| anyhow!("{e}"))?;
+    let views: Vec<approxlab_view::NeuronLayerValues> = layers
+        .iter()
+        .map(|l| approxlab_view::NeuronLayerValues { name: &l.name, units: l.units, values: &l.values })
+        .collect();
+    approxlab_view::render_neurons(&views, grid).map_err(|e| anyhow!("{e}"))
 }
 
 /// The learned function with the requested panels beside it, each labelled.
@@ -166,6 +216,7 @@ pub fn render_with_panels(
     opts: &RenderOptions,
     panels: &[Panel],
     losses: &[(f64, f64)],
+    model: Option<&approxlab_engine::Model>,
 ) -> Result<RgbImage> {
     let learned = render(data, f, opts)?;
     if panels.is_empty() {
@@ -198,6 +249,10 @@ pub fn render_with_panels(
             (Panel::Error, _) => {
                 bail!("the error panel needs 2-D data (an image or a scalar field), not {}", data.name())
             }
+            (Panel::Neurons, _) => {
+                let model = model.ok_or_else(|| anyhow!("the neurons panel needs the model, not just its function"))?;
+                render_neurons(data, model, opts.window)?
+            }
             (Panel::Loss, _) => {
                 let (w, h) = images[0].dimensions();
                 let series = [LossSeries { label: "train".into(), points: losses.to_vec() }];
@@ -213,6 +268,7 @@ pub fn render_with_panels(
             Panel::Truth => "truth",
             Panel::Error => "|error|",
             Panel::Loss => "loss",
+            Panel::Neurons => "neurons",
         };
         images.push(label_panel(&img, label).map_err(|e| anyhow!("{e}"))?);
     }

@@ -228,3 +228,41 @@ fn compare_with_a_time_budget_gives_each_model_the_same_time() {
     let e = error_line(&approxlab().args(["compare"]).arg(&a).args(["--out"]).arg(tmp.path()).output().unwrap());
     assert!(e.contains("--steps") && e.contains("--time"), "{e}");
 }
+
+/// `output.frame_panels = ["neurons"]`: every frame carries the neurons beside the learned function, the tiles
+/// change as it learns, and data with more than two inputs is refused before training.
+#[test]
+fn the_neurons_panel_is_in_every_frame_and_changes_while_learning() {
+    let tmp = TempDir::new().unwrap();
+    let dir = mandelbrot_run(tmp.path(), "n", &["--set", "output.frame_panels=[\"neurons\"]"]);
+    let plain = mandelbrot_run(tmp.path(), "p", &[]);
+    let (first, last) = (dir.join("frames/step-00000000.png"), dir.join("frames/step-00000040.png"));
+    let (a, b) = (image::open(&first).unwrap().to_rgb8(), image::open(&last).unwrap().to_rgb8());
+    let bare = image::open(plain.join("frames/step-00000000.png")).unwrap();
+    // fourier:4 features (18) and two layers of 16: three blocks of tiles to the right of the 65 px picture.
+    assert!(a.width() > bare.width() + 3 * 100, "{} vs {} without neurons", a.width(), bare.width());
+    let x0 = bare.width() + 6;
+    let region = |img: &image::RgbImage| -> Vec<u8> {
+        (x0..img.width()).flat_map(|x| (0..img.height()).flat_map(move |y| img.get_pixel(x, y).0)).collect()
+    };
+    assert_ne!(region(&a), region(&b), "the neurons did not change between steps 0 and 40");
+    let blue_or_orange = (x0..a.width())
+        .flat_map(|x| (0..a.height()).map(move |y| (x, y)))
+        .filter(|&(x, y)| matches!(a.get_pixel(x, y).0, [33, 102, 172] | [230, 126, 34]))
+        .count();
+    assert!(blue_or_orange > 10, "no unit at its extreme value: {blue_or_orange} pixels");
+    let csv = tmp.path().join("three.csv");
+    std::fs::write(&csv, "a,b,c,y\n0,1,2,3\n1,2,3,4\n2,3,4,5\n5,1,2,0\n").unwrap();
+    let out = approxlab()
+        .args(["train", "--quiet", "--out"])
+        .arg(tmp.path())
+        .arg("--data")
+        .arg(format!("csv:{}", csv.display()))
+        .args(["--steps", "5", "--frame-every", "5"])
+        .args(["--set", "output.frame_panels=[\"neurons\"]"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && e.contains("neurons view needs 1-D or 2-D inputs"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}

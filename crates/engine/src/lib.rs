@@ -23,6 +23,6 @@ pub mod schedule;
 mod simd;
 pub mod trainer;
 
-pub use model::{Model, ModelConfig};
+pub use model::{Model, ModelConfig, NeuronLayer};
 pub use trainer::{StepStats, TrainConfig, Trainer};
 pub mod checkpoint;

@@ -71,6 +71,16 @@ pub struct Model {
     pub params: Vec<f32>,
 }
 
+/// One layer of the neurons' view: every unit's value at each of a set of points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeuronLayer {
+    /// `features: fourier(16)`, `layer 1`, ...
+    pub name: String,
+    pub units: usize,
+    /// `[points, units]`, row-major.
+    pub values: Vec<f32>,
+}
+
 /// Fills a chunk's encoded features: `(rows, mapped scratch, encoded)`.
 type EncodeRows<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync + 'a;
 
@@ -284,6 +294,32 @@ impl Model {
             self.map_input_f64(x, &mut mapped);
             self.encoding.forward_f64(&self.params[..self.encoding.n_params()], &mapped, encoded);
         })
+    }
+
+    /// What every neuron computes at these points (raw domain coordinates): the encoding's features (unless the
+    /// encoding is the identity, whose features are the coordinates themselves), then each hidden layer's outputs.
+    /// For drawing, not training: single-threaded products, a new buffer per layer.
+    pub fn neurons(&self, inputs: &[f32]) -> Result<Vec<NeuronLayer>> {
+        let d = self.input_dims();
+        if !inputs.len().is_multiple_of(d) {
+            return Err(EngineError::Shape(format!("neurons: {} input values for {d} dimensions", inputs.len())));
+        }
+        let mut mapped = vec![0.0; inputs.len()];
+        self.map_input(inputs, &mut mapped);
+        let (enc_params, net_params) = self.params.split_at(self.encoding.n_params());
+        let mut features = vec![0.0; inputs.len() / d * self.encoded_dims()];
+        self.encoding.forward(enc_params, &mapped, &mut features);
+        let hidden = self.network.hidden_outputs(net_params, &features);
+        let mut layers = Vec::with_capacity(hidden.len() + 1);
+        if !matches!(self.config.encoding, EncodingConfig::Identity(_)) {
+            let name = format!("features: {}", self.encoding.describe());
+            layers.push(NeuronLayer { name, units: self.encoded_dims(), values: features });
+        }
+        for (l, values) in hidden.into_iter().enumerate() {
+            let units = values.len() / (inputs.len() / d).max(1);
+            layers.push(NeuronLayer { name: format!("layer {}", l + 1), units, values });
+        }
+        Ok(layers)
     }
 
     /// The body of both predictions: `encode(rows, mapped scratch, encoded)` fills a chunk's features.

@@ -306,3 +306,43 @@ fn a_bf16_run_resumes_in_f32_and_back_from_its_f32_checkpoint() {
     assert_eq!(back.model.precision(), Precision::Bf16);
     assert!(train(&mut back, &target, 5).is_finite());
 }
+
+/// The neurons' view: Taylor features are the powers of the mapped coordinate (a formula), the first hidden
+/// layer is relu(features W^T + b) from the checkpoint's named tensors, and identity features are not shown.
+#[test]
+fn neurons_are_the_features_and_hidden_outputs() {
+    let config = ModelConfig {
+        encoding: EncodingConfig::parse("taylor:3").unwrap(),
+        network: NetworkConfig::parse("mlp:2x4:relu").unwrap(),
+        ..Default::default()
+    };
+    let model = Model::new(config, &[(0.0, 2.0)], 1, 5).unwrap();
+    let xs: Vec<f32> = (0..9).map(|i| i as f32 * 0.25).collect();
+    let layers = model.neurons(&xs).unwrap();
+    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["features: taylor(3)", "layer 1", "layer 2"]);
+    assert_eq!(layers.iter().map(|l| l.units).collect::<Vec<_>>(), [3, 4, 4]);
+    for (i, x) in xs.iter().enumerate() {
+        let m = x - 1.0; // [0, 2] mapped onto taylor's [-1, 1]
+        for k in 0..3 {
+            let want = m.powi(k as i32 + 1);
+            assert!((layers[0].values[i * 3 + k] - want).abs() < 1e-6, "x {x} power {}", k + 1);
+        }
+    }
+    let tensors = model.param_tensors();
+    let (w, b) = (&tensors.iter().find(|t| t.name.ends_with("layers.0.weight")).unwrap(), &tensors[1]);
+    assert!(b.name.ends_with("layers.0.bias"), "{}", b.name);
+    for i in 0..xs.len() {
+        for u in 0..4 {
+            let row = &model.params[w.offset + u * 3..w.offset + u * 3 + 3];
+            let z: f32 = model.params[b.offset + u] + (0..3).map(|k| row[k] * layers[0].values[i * 3 + k]).sum::<f32>();
+            assert!((layers[1].values[i * 4 + u] - z.max(0.0)).abs() < 1e-5, "point {i} unit {u}");
+        }
+    }
+    let plain = ModelConfig { network: NetworkConfig::parse("mlp:1x3:tanh").unwrap(), ..Default::default() };
+    let model = Model::new(plain, &[(0.0, 1.0), (0.0, 1.0)], 1, 5).unwrap();
+    let layers = model.neurons(&[0.5, 0.5, 0.1, 0.9]).unwrap();
+    assert_eq!(layers.len(), 1, "identity features are the coordinates: not shown");
+    assert_eq!(layers[0].values.len(), 2 * 3);
+    assert!(model.neurons(&[0.5]).is_err(), "one value for two dimensions");
+}

@@ -9,7 +9,7 @@ const FIELDS = ['data', 'encoding', 'network', 'head', 'loss', 'optimizer', 'lr'
 const NUMBERS = new Set(['lr', 'batch', 'steps', 'seed']);
 const form = $('setup');
 const runs = new Map();
-const page = { focus: null, window: null, mode: 'side', learned: null, truth: null, fetchToken: 0, lastFetch: 0, fetching: false };
+const page = { focus: null, window: null, mode: 'side', neurons: false, learned: null, truth: null, fetchToken: 0, lastFetch: 0, fetching: false };
 let surface = null;
 
 const fmt = (x, digits = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : Math.abs(x) >= 1e4 || Math.abs(x) < 1e-2 ? x.toExponential(digits - 1) : x.toPrecision(digits));
@@ -36,6 +36,7 @@ function writeHash() {
   if (page.focus) p.set('run', page.focus);
   if (page.window) p.set('window', page.window.map((v) => +v.toPrecision(10)).join(','));
   if (page.mode !== 'side') p.set('mode', page.mode);
+  if (page.neurons) p.set('neurons', '1');
   history.replaceState(null, '', `#${p.toString()}`);
 }
 
@@ -101,6 +102,7 @@ async function setupForm() {
   datalist($('network-list'), catalog.network);
   datalist($('optimizer-list'), catalog.optimizer);
   datalist($('schedule-list'), catalog.schedule);
+  setupScenes(catalog.scenes || []);
   options(form.elements.head, catalog.head);
   options(form.elements.loss, catalog.loss);
   const hash = readHash();
@@ -112,6 +114,8 @@ async function setupForm() {
   }
   page.mode = hash.get('mode') === 'slider' ? 'slider' : 'side';
   $('mode').value = page.mode;
+  page.neurons = hash.get('neurons') === '1';
+  $('neurons-toggle').checked = page.neurons;
   const w = (hash.get('window') || '').split(',').map(Number);
   if (w.length === 4 && w.every(Number.isFinite) && w[0] < w[1] && w[2] < w[3]) page.window = w;
   syncDataChoice();
@@ -127,6 +131,33 @@ async function setupForm() {
   $('upload').addEventListener('change', upload);
   await describe();
   return hash.get('run');
+}
+
+function setupScenes(scenes) {
+  const select = $('scene');
+  $('scenes-box').hidden = scenes.length === 0;
+  const budget = (s) => ($('scene-full').checked ? s.full : s.quick);
+  const fill = () => select.replaceChildren(new Option('choose one to start it…', ''),
+    ...scenes.map((s) => new Option(`${s.title} · ${budget(s)}${s.runs > 1 ? ` · ${s.runs} runs` : ''}`, s.name)));
+  fill();
+  $('scene-full').addEventListener('change', fill);
+  select.addEventListener('change', async () => {
+    const scene = scenes.find((s) => s.name === select.value);
+    if (!scene) return;
+    select.disabled = true;
+    $('scene-error').textContent = '';
+    $('scene-info').textContent = scene.claim;
+    try {
+      const started = await post(`/api/scenes/${encodeURIComponent(scene.name)}`, { full: $('scene-full').checked });
+      for (const summary of started) addRun(summary);
+      if (started.length) focus(started[0].id);
+    } catch (err) {
+      $('scene-error').textContent = err.message;
+    } finally {
+      select.disabled = false;
+      select.value = '';
+    }
+  });
 }
 
 async function start(e) {
@@ -216,10 +247,16 @@ class Run {
     const ws = new WebSocket(`${proto}://${location.host}/api/runs/${encodeURIComponent(this.id)}/live`);
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (m) => (typeof m.data === 'string' ? this.message(JSON.parse(m.data)) : this.binary(m.data));
+    ws.onopen = () => { if (page.focus === this.id && page.neurons) this.askNeurons(true); };
     ws.onclose = () => {
       if (this.running && this.ws === ws) setTimeout(() => this.connect(), 2000);
     };
     this.ws = ws;
+  }
+
+  /// Asks the server for the neurons' view of this run (rendered only while someone asks), or stops asking.
+  askNeurons(on) {
+    if (this.info.neurons && this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ neurons: on }));
   }
 
   /// The server replaced this run by its continuation: listen to the new one, whose loss curve starts with ours.
@@ -253,6 +290,13 @@ class Run {
     const length = view.getUint32(0, true);
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
     const offset = 4 + length;
+    if (header.type === 'neurons') {
+      if (this.neuronsUrl) URL.revokeObjectURL(this.neuronsUrl);
+      this.neuronsUrl = URL.createObjectURL(new Blob([new Uint8Array(buffer, offset)], { type: 'image/png' }));
+      this.neuronsStep = header.step;
+      if (page.focus === this.id) showNeurons(this);
+      return;
+    }
     if (header.type === 'png') {
       const blob = new Blob([new Uint8Array(buffer, offset)], { type: 'image/png' });
       const bitmap = await createImageBitmap(blob);
@@ -320,6 +364,7 @@ function focus(id) {
   const run = runs.get(id);
   if (!run) return;
   if (page.focus !== id) {
+    if (page.neurons) { focused()?.askNeurons(false); run.askNeurons(true); }
     page.window = null;
     page.learned = null; page.truth = null;
   }
@@ -342,12 +387,23 @@ function focus(id) {
     surface.meshCount = 0; surface.pointCount = 0;
     surface.setPoints(run.info.points);
   }
+  $('neurons-label').hidden = !run.info.neurons;
+  showNeurons(run);
   applyMode();
   fetchTruth();
   if (zoomable(run) && page.window) fetchLearned();
   showStats();
   if (run.frame) showFrame(run);
   writeHash();
+}
+
+function showNeurons(run) {
+  const img = $('neurons');
+  $('neurons-figure').hidden = !(page.neurons && run.info.neurons);
+  if ($('neurons-figure').hidden || !run.neuronsUrl) return;
+  img.src = run.neuronsUrl;
+  img.dataset.step = run.neuronsStep;
+  document.body.dataset.neuronFrames = String(Number(document.body.dataset.neuronFrames || 0) + 1);
 }
 
 function sizeCanvases(run) {
@@ -558,6 +614,12 @@ function setupZoom() {
   });
   $('mode').addEventListener('change', () => { page.mode = $('mode').value; applyMode(); paint(); writeHash(); });
   $('split').addEventListener('input', paint);
+  $('neurons-toggle').addEventListener('change', () => {
+    page.neurons = $('neurons-toggle').checked;
+    const run = focused();
+    if (run) { run.askNeurons(page.neurons); showNeurons(run); }
+    writeHash();
+  });
 }
 
 function setupControls() {

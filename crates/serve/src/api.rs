@@ -6,9 +6,10 @@
 //! | `POST /api/describe` | parameter and feature counts of a request, or its error |
 //! | `GET /api/runs`, `POST /api/runs` | the runs; start one |
 //! | `GET /api/runs/{id}` | one run with its whole loss curve |
+//! | `POST /api/scenes/{name}` | start a scene of the video (`{"full": true}` for its full budget): its runs |
 //! | `POST /api/runs/{id}/pause\|resume\|stop\|checkpoint` | steer it |
 //! | `POST /api/runs/{id}/continue` | train an ended run on to `{"steps": N}` (a total) from its checkpoint |
-//! | `GET /api/runs/{id}/live` | WebSocket: JSON progress messages and binary frames (see [`Frame::encode`]) |
+//! | `GET /api/runs/{id}/live` | WebSocket: JSON progress messages and binary frames (see [`Frame::encode`]); the page sends `{"neurons": true}` to get the neurons' view too |
 //! | `GET /api/runs/{id}/render?what=learned\|truth&window=X0,X1,Y0,Y1&size=WxH` | a PNG, for zooms |
 //! | `GET /api/runs/{id}/video` | the run's frames as MP4 |
 //! | `POST /api/upload` | an image (PNG or JPEG, body up to [`MAX_UPLOAD_BYTES`]); answers its data name |
@@ -32,6 +33,7 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 type Shared = Arc<AppState>;
 
@@ -43,6 +45,7 @@ pub fn router(state: Shared, served: SocketAddr) -> Router {
         .route("/api/describe", post(describe))
         .route("/api/runs", get(list_runs).post(start_run))
         .route("/api/runs/{id}", get(run_detail))
+        .route("/api/scenes/{name}", post(start_scene))
         .route("/api/runs/{id}/live", get(live))
         .route("/api/runs/{id}/render", get(render))
         .route("/api/runs/{id}/video", get(video))
@@ -232,6 +235,28 @@ async fn start_run(
     Ok((StatusCode::CREATED, Json(summary(&run))))
 }
 
+async fn start_scene(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = object(body)?;
+    let full = match request.get("full") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(bad_request(format!("full: expected true or false, got {v}"))),
+    };
+    let lab = state.lab.clone();
+    let n = lab.scene_runs(&name).map_err(|e| bad_request(format!("{e:#}")))?;
+    let ids = state.next_ids(n);
+    let started =
+        blocking(move || lab.start_scene(&ids, &name, full)).await?.map_err(|e| bad_request(format!("{e:#}")))?;
+    for run in &started {
+        state.add_run(run.clone());
+    }
+    Ok((StatusCode::CREATED, Json(Value::Array(started.iter().map(|r| summary(r)).collect()))))
+}
+
 async fn control(
     State(state): State<Shared>,
     Path((id, action)): Path<(String, String)>,
@@ -304,6 +329,8 @@ async fn watch(mut socket: WebSocket, run: Arc<LiveRun>) {
     let mut progress = run.subscribe_progress();
     let mut frames = run.subscribe_frames();
     frames.mark_changed();
+    let mut neurons = run.subscribe_neurons();
+    let mut neuron_viewer = None;
     if run.frame_is_stale() {
         let run = run.clone();
         tokio::task::spawn_blocking(move || run.render_latest_if_stale());
@@ -329,22 +356,53 @@ async fn watch(mut socket: WebSocket, run: Arc<LiveRun>) {
                 }
             }
             changed = frames.changed() => {
-                if changed.is_err() {
+                if !send_latest(&mut socket, changed, &mut frames).await {
                     break;
                 }
-                let frame = frames.borrow_and_update().clone();
-                if let Some(bytes) = frame {
-                    if socket.send(Message::Binary(bytes)).await.is_err() {
-                        break;
-                    }
+            }
+            changed = neurons.changed(), if neuron_viewer.is_some() => {
+                if !send_latest(&mut socket, changed, &mut neurons).await {
+                    break;
                 }
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => match wants_neurons(&text) {
+                    Some(true) if neuron_viewer.is_none() => {
+                        neuron_viewer = Some(run.watch_neurons());
+                        neurons.mark_changed();
+                        let run = run.clone();
+                        tokio::task::spawn_blocking(move || run.render_neurons_if_stale());
+                    }
+                    Some(false) => neuron_viewer = None,
+                    _ => {}
+                },
                 Some(Ok(_)) => {}
             },
         }
     }
+}
+
+/// Sends the latest picture of a channel that changed; false when the run or the page has gone.
+async fn send_latest(
+    socket: &mut WebSocket,
+    changed: Result<(), watch::error::RecvError>,
+    pictures: &mut watch::Receiver<Option<Bytes>>,
+) -> bool {
+    if changed.is_err() {
+        return false;
+    }
+    let latest = pictures.borrow_and_update().clone();
+    match latest {
+        Some(bytes) => socket.send(Message::Binary(bytes)).await.is_ok(),
+        None => true,
+    }
+}
+
+/// A page's `{"neurons": true}` or `{"neurons": false}`: whether it shows the neurons' view. Anything else is
+/// ignored.
+fn wants_neurons(text: &str) -> Option<bool> {
+    serde_json::from_str::<Value>(text).ok()?.get("neurons")?.as_bool()
 }
 
 #[derive(Deserialize)]

@@ -38,6 +38,11 @@ pub trait Lab: Send + Sync {
     /// Continues an ended run from its latest checkpoint to a new step budget (`{"steps": N}`, a total), training
     /// on threads of its own; returns the run that replaces it.
     fn resume(&self, run: &LiveRun, request: &Value) -> anyhow::Result<Arc<LiveRun>>;
+    /// How many runs the scene `name` of the video trains (one, or the models of a comparison).
+    fn scene_runs(&self, name: &str) -> anyhow::Result<usize>;
+    /// Starts the scene `name` with its quick budget (its full one when `full`) as runs `ids`, one per model, on
+    /// threads of their own.
+    fn start_scene(&self, ids: &[String], name: &str, full: bool) -> anyhow::Result<Vec<Arc<LiveRun>>>;
     /// Encodes the run's frames as an MP4 and returns its path.
     fn video(&self, run: &LiveRun) -> anyhow::Result<PathBuf>;
 }
@@ -86,12 +91,22 @@ impl AppState {
 
     /// A fresh run id: `run-1`, `run-2`, ...
     pub fn next_id(&self) -> String {
+        self.next_ids(1).remove(0)
+    }
+
+    /// `n` fresh run ids, for runs started together.
+    pub fn next_ids(&self, n: usize) -> Vec<String> {
         let runs = self.runs.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids = Vec::with_capacity(n);
         let mut k = 1;
-        while runs.iter().any(|r| r.id == format!("run-{k}")) {
+        while ids.len() < n {
+            let id = format!("run-{k}");
+            if !runs.iter().any(|r| r.id == id) {
+                ids.push(id);
+            }
             k += 1;
         }
-        format!("run-{k}")
+        ids
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Frame {
     Curve { x0: f64, x1: f64, values: Vec<f32> },
     /// A `nu x nv` grid of 3-D points, row-major in u, of a parametric surface.
     Mesh { nu: usize, nv: usize, xyz: Vec<f32> },
+    /// A PNG of the neurons' view: every unit's output over the window.
+    Neurons(Vec<u8>),
 }
 
 impl Frame {
@@ -53,6 +55,7 @@ impl Frame {
     pub fn encode(&self, run: &str, step: u64) -> Vec<u8> {
         let (header, payload): (Value, Vec<u8>) = match self {
             Frame::Png(bytes) => (serde_json::json!({"type": "png"}), bytes.clone()),
+            Frame::Neurons(bytes) => (serde_json::json!({"type": "neurons"}), bytes.clone()),
             Frame::Curve { x0, x1, values } => (
                 serde_json::json!({"type": "curve", "x0": x0, "x1": x1, "n": values.len()}),
                 values.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -93,6 +96,11 @@ pub trait RunView: Send + Sync {
         window: Option<approxlab_view::Window>,
         size: (u32, u32),
     ) -> anyhow::Result<Vec<u8>>;
+    /// A PNG of every neuron's output with these weights, or `None` where the data has no such view (inputs of
+    /// more than two dimensions).
+    fn neurons(&self, _params: &[f32]) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// The status and loss curve of a run.
@@ -142,6 +150,12 @@ pub struct LiveRun {
     frame_step: AtomicU64,
     progress_version: watch::Sender<u64>,
     frame: watch::Sender<Option<Bytes>>,
+    /// Viewers that asked for the neurons' view: rendered with the live frame, within its budget, only then.
+    neuron_viewers: AtomicUsize,
+    neurons: watch::Sender<Option<Bytes>>,
+    /// The step of the picture in `neurons`.
+    neurons_step: AtomicU64,
+    rendering_neurons_on_demand: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -181,6 +195,10 @@ impl LiveRun {
             frame_step: AtomicU64::new(0),
             progress_version: watch::channel(0).0,
             frame: watch::channel(None).0,
+            neuron_viewers: AtomicUsize::new(0),
+            neurons: watch::channel(None).0,
+            neurons_step: AtomicU64::new(0),
+            rendering_neurons_on_demand: AtomicBool::new(false),
         })
     }
 
@@ -272,16 +290,64 @@ impl LiveRun {
                 self.frame.send_replace(Some(Bytes::from(frame.encode(&self.id, step))));
                 self.frame_step.store(step, Ordering::Relaxed);
             }
-            Err(e) => {
-                lock(&self.progress).message = Some(format!("live view: {e:#}"));
-                self.progress_version.send_modify(|v| *v += 1);
-            }
+            Err(e) => self.report(format!("live view: {e:#}")),
+        }
+        if self.neuron_viewers.load(Ordering::Relaxed) > 0 {
+            self.render_neurons(step, params);
         }
         let took = start.elapsed();
         self.render_ns.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         let wait = MIN_FRAME_PERIOD.max(took.mul_f64((1.0 - MAX_RENDER_SHARE) / MAX_RENDER_SHARE));
         let next = (start + wait).duration_since(self.created).as_nanos() as u64;
         self.next_frame_ns.store(next, Ordering::Relaxed);
+    }
+
+    fn report(&self, message: String) {
+        lock(&self.progress).message = Some(message);
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
+    fn render_neurons(&self, step: u64, params: &[f32]) {
+        match self.view.neurons(params) {
+            Ok(Some(png)) => {
+                self.neurons.send_replace(Some(Bytes::from(Frame::Neurons(png).encode(&self.id, step))));
+                self.neurons_step.store(step, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            Err(e) => self.report(format!("neurons view: {e:#}")),
+        }
+    }
+
+    /// For a viewer that just asked for the neurons' view: renders it from the latest weights, off the training
+    /// threads, when there is none yet or the run stands still (a training run renders it with its next frame).
+    pub fn render_neurons_if_stale(&self) {
+        let idle = self.is_paused() || self.is_finished();
+        let stale =
+            self.neurons.borrow().is_none() || self.neurons_step.load(Ordering::Relaxed) < lock(&self.snapshot).step;
+        if !(stale && (idle || self.neurons.borrow().is_none()))
+            || self.rendering_neurons_on_demand.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let start = Instant::now();
+        let (step, params) = self.params();
+        self.render_neurons(step, &params);
+        self.render_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.rendering_neurons_on_demand.store(false, Ordering::Release);
+    }
+
+    /// Counts a viewer of the neurons' view for as long as the guard lives.
+    pub fn watch_neurons(self: &Arc<Self>) -> NeuronViewerGuard {
+        self.neuron_viewers.fetch_add(1, Ordering::AcqRel);
+        NeuronViewerGuard(self.clone())
+    }
+
+    pub fn neuron_viewers(&self) -> usize {
+        self.neuron_viewers.load(Ordering::Relaxed)
+    }
+
+    pub fn subscribe_neurons(&self) -> watch::Receiver<Option<Bytes>> {
+        self.neurons.subscribe()
     }
 
     /// Whether the live frame is missing, or older than the weights of a paused or finished run (one that nobody
@@ -429,6 +495,14 @@ impl LiveRun {
 }
 
 pub struct ViewerGuard(Arc<LiveRun>);
+
+pub struct NeuronViewerGuard(Arc<LiveRun>);
+
+impl Drop for NeuronViewerGuard {
+    fn drop(&mut self) {
+        self.0.neuron_viewers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {

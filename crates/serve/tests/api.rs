@@ -42,6 +42,10 @@ impl RunView for FakeView {
         let w = if params.is_some() { size.0 } else { size.0 + 1 };
         Ok(tiny_png(w, size.1))
     }
+    fn neurons(&self, params: &[f32]) -> anyhow::Result<Option<Vec<u8>>> {
+        // The step is in the picture's width, so that a test can tell pictures of different steps apart.
+        Ok(Some(tiny_png(1 + params[0] as u32 % 97, 3)))
+    }
 }
 
 struct FakeLab {
@@ -122,6 +126,17 @@ impl Lab for FakeLab {
         let r = resumed.clone();
         std::thread::spawn(move || fake_training(r, steps));
         Ok(resumed)
+    }
+    fn scene_runs(&self, name: &str) -> anyhow::Result<usize> {
+        match name {
+            "pair" => Ok(2),
+            _ => anyhow::bail!("scene '{name}': not a preset of the page; expected one of pair"),
+        }
+    }
+    fn start_scene(&self, ids: &[String], name: &str, full: bool) -> anyhow::Result<Vec<Arc<LiveRun>>> {
+        assert_eq!(ids.len(), self.scene_runs(name)?);
+        let steps = if full { 2_000_000 } else { 1_000_000 };
+        ids.iter().map(|id| self.start(id, &json!({"data": "ok", "steps": steps, "scene": name}))).collect()
     }
     fn video(&self, _run: &LiveRun) -> anyhow::Result<PathBuf> {
         anyhow::bail!("the run has no frames yet")
@@ -371,10 +386,18 @@ async fn pause_resume_checkpoint_and_stop_steer_the_training_loop() {
     assert!(list[0].get("history").is_none(), "the list leaves the loss curves out");
 }
 
+/// Runs `body` against a server listening on a free port, with the shared state.
+fn with_server<F: std::future::Future<Output = ()>>(body: impl FnOnce(Arc<AppState>, std::net::SocketAddr) -> F) {
+    let (s, _d) = state();
+    let server = Server::start(s.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(body(s, server.addr));
+    server.stop();
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(server: &Server, run: &str) -> Ws {
-    let url = format!("ws://{}/api/runs/{run}/live", server.addr);
+async fn connect(server: &std::net::SocketAddr, run: &str) -> Ws {
+    let url = format!("ws://{server}/api/runs/{run}/live");
     tokio_tungstenite::connect_async(url).await.expect("WebSocket connects").0
 }
 
@@ -405,10 +428,7 @@ async fn next_text(ws: &mut Ws) -> Value {
 
 #[test]
 fn viewers_get_state_progress_and_frames_over_a_websocket() {
-    let (s, _d) = state();
-    let server = Server::start(s.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    with_server(|s, server| async move {
         let (status, _) = post_json(&s, "/api/runs", r#"{"data": "ok"}"#).await;
         assert_eq!(status, StatusCode::CREATED);
         let mut ws = connect(&server, "run-1").await;
@@ -433,15 +453,11 @@ fn viewers_get_state_progress_and_frames_over_a_websocket() {
         ws.close(None).await.unwrap();
         s.run("run-1").unwrap().request_stop();
     });
-    server.stop();
 }
 
 #[test]
 fn many_viewers_share_one_render_and_a_stalled_or_closed_one_never_stalls_training() {
-    let (s, _d) = state();
-    let server = Server::start(s.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    with_server(|s, server| async move {
         post_json(&s, "/api/runs", r#"{"data": "ok"}"#).await;
         let run = s.run("run-1").unwrap();
         let mut viewers = Vec::new();
@@ -466,7 +482,68 @@ fn many_viewers_share_one_render_and_a_stalled_or_closed_one_never_stalls_traini
         assert!(run.progress().step > before, "training stalled after the viewers left");
         run.request_stop();
     });
-    server.stop();
+}
+
+#[test]
+fn the_neurons_view_is_sent_only_to_viewers_who_ask_for_it() {
+    with_server(|s, server| async move {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        post_json(&s, "/api/runs", r#"{"data": "ok"}"#).await;
+        let run = s.run("run-1").unwrap();
+        let mut plain = connect(&server, "run-1").await;
+        let mut curious = connect(&server, "run-1").await;
+        // Junk is ignored; the connection stays up.
+        for junk in ["not json", r#"{"neurons": 3}"#, "[]"] {
+            curious.send(Message::Text(junk.into())).await.unwrap();
+        }
+        curious.send(Message::Text(r#"{"neurons": true}"#.into())).await.unwrap();
+        wait_until("the neurons viewer", || run.neuron_viewers() == 1).await;
+        let mut steps = vec![];
+        while steps.len() < 2 {
+            let (header, payload) = next_frame(&mut curious).await;
+            if header["type"] == "neurons" {
+                assert!(payload.starts_with(b"\x89PNG"), "a PNG");
+                steps.push(header["step"].as_u64().unwrap());
+            }
+        }
+        assert!(steps[1] > steps[0], "the neurons follow training: {steps:?}");
+        for _ in 0..5 {
+            let (header, _) = next_frame(&mut plain).await;
+            assert_eq!(header["type"], "curve", "a viewer who did not ask gets no neurons");
+        }
+        curious.send(Message::Text(r#"{"neurons": false}"#.into())).await.unwrap();
+        wait_until("the neurons viewer to leave", || run.neuron_viewers() == 0).await;
+        curious.send(Message::Text(r#"{"neurons": true}"#.into())).await.unwrap();
+        wait_until("the neurons viewer again", || run.neuron_viewers() == 1).await;
+        drop(curious);
+        wait_until("a closed socket to count out", || run.neuron_viewers() == 0).await;
+        run.request_stop();
+    });
+}
+
+#[tokio::test]
+async fn a_scene_starts_its_runs_together() {
+    let (s, _d) = state();
+    let (status, body) = post_json(&s, "/api/scenes/pair", "{}").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ids: Vec<&str> = body.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["run-1", "run-2"]);
+    assert_eq!(body[0]["request"]["scene"], "pair");
+    assert_eq!(body[0]["steps"], 1_000_000, "the quick budget unless asked");
+    let (status, body) = post_json(&s, "/api/scenes/pair", r#"{"full": true}"#).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body[0]["id"], "run-3");
+    assert_eq!(body[0]["steps"], 2_000_000);
+    let (status, body) = post_json(&s, "/api/scenes/nothing", "{}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("expected one of pair"), "{body}");
+    let (status, body) = post_json(&s, "/api/scenes/pair", r#"{"full": "yes"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("full"), "{body}");
+    for r in s.runs() {
+        r.request_stop();
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! * [`plot_curve`]: 1-D function plots (plotters, embedded font).
 //! * [`plot_loss_curves`], [`plot_metric_curves`]: training curves of one or more runs.
 //! * [`digit_grid`], [`confusion_matrix_image`]: what a classifier gets right and wrong.
+//! * [`render_neurons`]: every unit of a network as a tile of its output (the neurons' view).
 //! * [`render_surface`]: software rasteriser for parametric surfaces.
 //! * [`hstack`], [`vstack`], [`caption_bar`], [`label_panel`]: composition.
 //! * [`test_card`]: a generated picture to learn when no image is at hand.
@@ -26,6 +27,7 @@ mod compose;
 mod error;
 mod field;
 mod losses;
+mod neurons;
 mod plot;
 mod png_out;
 mod surface;
@@ -47,6 +49,7 @@ pub use field::{
 };
 pub use image::RgbImage;
 pub use losses::{plot_log_curves, plot_loss_curves, series_color, LogPlot, LossSeries};
+pub use neurons::{render_neurons, NeuronGrid, NeuronLayerValues, MAX_UNITS_SHOWN};
 pub use plot::{plot_curve, sample_curve, CurveSpec};
 pub use png_out::write_png_atomic;
 pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};

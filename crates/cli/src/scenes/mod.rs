@@ -341,6 +341,57 @@ fn run_served(scene: &Scene, args: &SceneArgs) -> Result<u8> {
     Ok(code)
 }
 
+/// The scenes the live page offers as presets: those that train (a run or a comparison), MNIST's only where
+/// `mnist` holds the files.
+pub fn live_presets(mnist: Option<&Path>) -> Vec<&'static Scene> {
+    SCENES
+        .iter()
+        .filter(|s| matches!(s.work, Work::Train { .. } | Work::Compare { .. }))
+        .filter(|s| !s.needs_mnist() || mnist.is_some_and(mnist_present))
+        .collect()
+}
+
+/// The run configs of a scene for the live page, exactly as `approxlab scene NAME [--quick]` trains them
+/// (comparisons sized to the same parameter count, on the first model's data), labelled by model. Image scenes
+/// learn the generated test card, written to `out/assets/`.
+pub fn live_configs(name: &str, quick: bool, out: &Path, mnist: Option<&Path>) -> Result<Vec<(String, RunConfig)>> {
+    let scene = live_presets(mnist).into_iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = live_presets(mnist).iter().map(|s| s.name).collect();
+        anyhow!("scene '{name}': not a preset of the page; expected one of {}", names.join(", "))
+    })?;
+    let opts = SceneOptions {
+        quick,
+        out: out.to_path_buf(),
+        image: None,
+        mnist: mnist.map(Path::to_path_buf).unwrap_or_default(),
+        seed: None,
+        threads: 0,
+        keep_checkpoints: true,
+        quiet: true,
+    };
+    let ctx = Ctx { scene, opts: &opts, dir: out.to_path_buf() };
+    let (models, match_params) = match scene.work {
+        Work::Train { model, .. } => (vec![model], None),
+        Work::Compare { models, match_params } => (models.to_vec(), match_params),
+        Work::TermCounts | Work::Challenge => unreachable!("not a preset"),
+    };
+    let mut configs: Vec<(String, RunConfig)> = Vec::new();
+    for model in models {
+        let mut c = ctx.config(model, out, model.0)?;
+        if let Some((_, first)) = configs.first() {
+            c.data = first.data.clone();
+        }
+        configs.push((model.0.to_string(), c));
+    }
+    if let Some(target) = match_params {
+        let data = crate::run::build_dataset(&configs[0].1)?;
+        for (_, c) in configs.iter_mut() {
+            *c = compare::match_width(c, data.as_ref(), target)?;
+        }
+    }
+    Ok(configs)
+}
+
 struct Ctx<'a> {
     scene: &'a Scene,
     opts: &'a SceneOptions,
@@ -678,4 +729,40 @@ fn headline(rows: &[ResultRow]) -> String {
         }
     };
     rows.iter().map(part).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page's presets are the scenes that train, and each resolves to the configs `approxlab scene` trains:
+    /// one per model, on the first model's data, comparisons sized alike.
+    #[test]
+    fn live_presets_resolve_to_the_scenes_own_configs() {
+        let out = tempfile::tempdir().unwrap();
+        let presets = live_presets(None);
+        assert!(presets.iter().all(|s| !s.needs_mnist()), "MNIST only with its files");
+        assert!(!presets.iter().any(|s| s.name == "curse" || s.name == "challenge"), "they train nothing live");
+        for scene in presets {
+            let configs = live_configs(scene.name, true, out.path(), None).unwrap();
+            assert_eq!(configs.len(), scene.models().len(), "{}", scene.name);
+            let SceneBudget::Steps(steps) = scene.quick else { continue };
+            for (label, c) in &configs {
+                assert_eq!(c.budget.steps, Some(steps), "{} {label}", scene.name);
+                assert_eq!(c.data, configs[0].1.data, "{} {label}: the first model's data", scene.name);
+            }
+        }
+        let sized = live_configs("image-features", true, out.path(), None).unwrap();
+        let params: Vec<usize> = sized
+            .iter()
+            .map(|(_, c)| {
+                let data = crate::run::build_dataset(c).unwrap();
+                approxlab_engine::Model::new(c.model.clone(), data.domain(), data.output_dims(), 0).unwrap().n_params()
+            })
+            .collect();
+        let (lo, hi) = (params.iter().min().unwrap(), params.iter().max().unwrap());
+        assert!((*hi as f64) < 1.25 * *lo as f64, "equal size: {params:?}");
+        let e = live_configs("curse", true, out.path(), None).unwrap_err().to_string();
+        assert!(e.contains("not a preset") && e.contains("image-features"), "{e}");
+    }
 }

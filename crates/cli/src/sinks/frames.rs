@@ -7,7 +7,7 @@ use crate::config::{self, RunConfig};
 use crate::render::{self, Panel, RenderOptions};
 use crate::run::model_fn;
 use crate::run_loop::{EndEvent, Run, Sink, StepEvent};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use approxlab_data::Dataset;
 use approxlab_engine::{Model, Trainer};
 use approxlab_view::{write_png_atomic, Colormap};
@@ -56,6 +56,9 @@ impl Frames {
         };
         if !out.frames_enabled() {
             return Ok(frames);
+        }
+        if out.frame_panels.contains(&Panel::Neurons) {
+            render::neurons_drawable(run.data.as_ref()).context("output.frame_panels")?;
         }
         let (tx, rx) = mpsc::sync_channel::<FrameJob>(2);
         let (config, data, dir) = (run.config.clone(), run.data.clone(), run.dir.join("frames"));
@@ -132,7 +135,7 @@ fn render_frames(
         let img = if data.classes().is_some() {
             render::render_classification(data.as_ref(), &f, &opts.caption, Some(&job.accuracy))?
         } else {
-            render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses)?
+            render::render_with_panels(data.as_ref(), &f, &opts, &output.frame_panels, &job.losses, Some(&model))?
         };
         write_png_atomic(frames.join(format!("step-{:08}.png", job.step)), &img).map_err(|e| anyhow!("{e}"))?;
     }

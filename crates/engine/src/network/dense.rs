@@ -57,6 +57,24 @@ impl Dense {
         matmul(batch, self.outputs, self.inputs, x, Op::N, self.weight(params), Op::T, z, false);
     }
 
+    /// `a = f(x W^T + b)` into a new buffer, row by row: the plain path for drawing neurons, not for training.
+    pub fn activate(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        rows: usize,
+        activation: crate::activation::Activation,
+    ) -> Vec<f32> {
+        let mut z = vec![0.0; rows * self.outputs];
+        self.forward_linear(params, x, rows, &mut z);
+        for row in z.chunks_exact_mut(self.outputs) {
+            for (v, b) in row.iter_mut().zip(self.bias(params)) {
+                *v = activation.apply(*v + b);
+            }
+        }
+        z
+    }
+
     /// Given the gradient `gz` with respect to this layer's (pre-activation) output, writes the weight and bias
     /// gradients into `grad_params` (the same layout as `params`) and, when asked, `gx = gz W`. With `ones` as `None`
     /// the caller has already written the bias gradient (fused into the activation's backward pass).

@@ -160,6 +160,17 @@ impl Network for Mlp {
         );
     }
 
+    fn hidden_outputs(&self, params: &[f32], input: &[f32]) -> Vec<Vec<f32>> {
+        let rows = input.len() / self.input_dims();
+        let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.depth());
+        for layer in &self.layers[..self.depth()] {
+            let x = outputs.last().map_or(input, Vec::as_slice);
+            let a = layer.activate(params, x, rows, self.activation);
+            outputs.push(a);
+        }
+        outputs
+    }
+
     fn backward(
         &self,
         params: &[f32],

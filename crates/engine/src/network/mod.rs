@@ -40,6 +40,9 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     fn workspace_per_sample(&self) -> usize;
     /// Computes `output` from `input`, keeping in `workspace` what the backward pass needs.
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32], workspace: &mut [f32]);
+    /// Every hidden layer's outputs, `[rows, width]` each, computed plainly rather than by the training path's
+    /// blocked kernels: what each neuron computes, for the neurons' view. Empty where there is no hidden layer.
+    fn hidden_outputs(&self, params: &[f32], input: &[f32]) -> Vec<Vec<f32>>;
     /// After [`Network::forward`] on the same input and workspace: overwrites `grad_params` with the gradient of
     /// the loss, given its gradient `grad_output` with respect to the output, and writes `grad_input` when asked.
     fn backward(
@@ -309,5 +312,47 @@ mod tests {
         assert_eq!(toml::from_str::<NetworkConfig>(&text).unwrap(), cfg);
         let err = toml::from_str::<NetworkConfig>("type = \"mlp\"\ndepth = 2\nwidth = 3\nwidht = 4\n").unwrap_err();
         assert!(err.to_string().contains("widht"), "{err}");
+    }
+
+    /// The neurons' view draws `hidden_outputs`: fed through the output layer by hand (with the skip network's
+    /// `[current, previous, input]`), the last hidden layer must give the training path's output.
+    #[test]
+    fn hidden_outputs_reproduce_the_forward_pass() {
+        use crate::rng::seeded;
+        let (rows, d_in, d_out) = (37, 3, 2);
+        let input: Vec<f32> = (0..rows * d_in).map(|i| ((i * 29) % 53) as f32 / 26.0 - 1.0).collect();
+        for spec in ["mlp:3x8:tanh", "mlp:2x5:gelu", "siren:2x6", "skip:3x7:leaky_relu", "skip:1x4:sigmoid", "linear"] {
+            let net = NetworkConfig::parse(spec).unwrap().build(d_in, d_out).unwrap();
+            let mut params = vec![0.0; net.n_params()];
+            net.init_params(&mut params, &mut seeded(11));
+            let mut out = vec![0.0; rows * d_out];
+            let mut ws = vec![0.0; rows * net.workspace_per_sample()];
+            net.forward(&params, &input, &mut out, &mut ws);
+            let hidden = net.hidden_outputs(&params, &input);
+            let tensors = net.param_tensors();
+            assert_eq!(hidden.len(), tensors.len() / 2 - 1, "{spec}: one output per hidden layer");
+            let (w, b) = (&tensors[tensors.len() - 2], &tensors[tensors.len() - 1]);
+            let fan_in = w.shape[1];
+            for r in 0..rows {
+                let mut x: Vec<f32> = Vec::new();
+                if let Some(last) = hidden.last() {
+                    let width = last.len() / rows;
+                    x.extend_from_slice(&last[r * width..(r + 1) * width]);
+                    if spec.starts_with("skip") && hidden.len() >= 2 {
+                        x.extend_from_slice(&hidden[hidden.len() - 2][r * width..(r + 1) * width]);
+                    }
+                }
+                if x.len() < fan_in {
+                    x.extend_from_slice(&input[r * d_in..(r + 1) * d_in]);
+                }
+                assert_eq!(x.len(), fan_in, "{spec}");
+                for o in 0..d_out {
+                    let weights = &params[w.offset + o * fan_in..w.offset + (o + 1) * fan_in];
+                    let want = params[b.offset + o] + x.iter().zip(weights).map(|(a, c)| a * c).sum::<f32>();
+                    let got = out[r * d_out + o];
+                    assert!((want - got).abs() <= 1e-4 * (1.0 + got.abs()), "{spec} row {r}: {want} vs {got}");
+                }
+            }
+        }
     }
 }

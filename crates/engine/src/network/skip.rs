@@ -156,6 +156,29 @@ impl Network for Skip {
         );
     }
 
+    fn hidden_outputs(&self, params: &[f32], input: &[f32]) -> Vec<Vec<f32>> {
+        let (rows, w, d) = (input.len() / self.inputs, self.width, self.inputs);
+        let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.depth());
+        for (l, layer) in self.layers[..self.depth()].iter().enumerate() {
+            if l == 0 {
+                outputs.push(layer.activate(params, input, rows, self.activation));
+                continue;
+            }
+            // The layer's input [current, previous, input], as the training path's `concat` lays it out.
+            let previous = (l >= 2).then(|| &outputs[l - 2]);
+            let mut x = Vec::with_capacity(rows * layer.inputs);
+            for i in 0..rows {
+                x.extend_from_slice(&outputs[l - 1][i * w..(i + 1) * w]);
+                if let Some(p) = previous {
+                    x.extend_from_slice(&p[i * w..(i + 1) * w]);
+                }
+                x.extend_from_slice(&input[i * d..(i + 1) * d]);
+            }
+            outputs.push(layer.activate(params, &x, rows, self.activation));
+        }
+        outputs
+    }
+
     fn backward(
         &self,
         params: &[f32],
