@@ -242,7 +242,7 @@ pub fn compare_models(args: &CompareArgs, dir: &Path, models: Vec<(String, RunCo
         }
     }
     write_results(&dir, &rows, args.time.is_some())?;
-    write_grid_video(&dir, &labels, &rows, format, &video_options)?;
+    write_grid_video(&dir, &labels, &rows, format, &video_options, args.quiet)?;
     Ok(dir)
 }
 
@@ -371,6 +371,7 @@ fn write_grid_video(
     rows: &[ResultRow],
     format: VideoFormat,
     options: &VideoOptions,
+    quiet: bool,
 ) -> Result<()> {
     let frames: Vec<Vec<PathBuf>> =
         labels.iter().map(|l| frame_files(&dir.join(l).join("frames"))).collect::<Result<_>>()?;
@@ -381,6 +382,7 @@ fn write_grid_video(
     let cols = (labels.len() as f64).sqrt().ceil() as usize;
     let mut writer: Option<VideoWriter> = None;
     let mut last = None;
+    let bar = crate::progress::bar("grid video", count as u64, quiet);
     for k in 0..count {
         let tiles: Vec<RgbImage> = frames
             .iter()
@@ -407,7 +409,9 @@ fn write_grid_video(
         let grid = fit(&grid, writer.as_ref().expect("created").frame_size());
         writer.as_mut().expect("created").push(&grid).map_err(|e| anyhow!("{e}"))?;
         last = Some(grid);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if let Some(w) = writer {
         w.finish().map_err(|e| anyhow!("{e}"))?;
     }

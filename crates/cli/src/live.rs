@@ -375,7 +375,7 @@ impl Lab for CliLab {
         if !any {
             bail!("the run has no frames yet");
         }
-        Ok(crate::media::encode_run_frames(&run.dir)?.path)
+        Ok(crate::media::encode_run_frames(&run.dir, true)?.path)
     }
 }
 

@@ -7,6 +7,7 @@ mod config;
 mod controls;
 mod live;
 mod media;
+mod progress;
 mod queue;
 mod render;
 mod run;
@@ -282,7 +283,7 @@ fn dispatch(command: Command) -> Result<u8> {
                 return Ok(0);
             }
             let encode = |dir: &Path| -> Result<()> {
-                let v = media::encode_run_frames(dir)?;
+                let v = media::encode_run_frames(dir, quiet)?;
                 println!("video    {} ({} frames, {:.1}s)", v.path.display(), v.frames, v.duration_s);
                 Ok(())
             };
@@ -329,7 +330,9 @@ fn dispatch(command: Command) -> Result<u8> {
             let (config, data, trainer, _) = run::load_run(&run)?;
             run::init_threads(config.threads)?;
             let f = run::model_fn(&trainer.model);
+            let spinner = progress::spinner(&format!("rendering {}", view.out.display()), false);
             let img = render::render(data.as_ref(), &f, &opts)?;
+            spinner.finish_and_clear();
             write_png_atomic(&view.out, &img).map_err(|e| anyhow!("{e}"))?;
             println!("wrote {}", view.out.display());
             Ok(0)
@@ -538,7 +541,7 @@ fn demo(out: PathBuf, quiet: bool, serve: Option<&ListenArgs>) -> Result<u8> {
     config.output.dir = out;
     config::validate(&config)?;
     let encode = |dir: &Path| -> Result<()> {
-        let v = media::encode_run_frames(dir)?;
+        let v = media::encode_run_frames(dir, quiet)?;
         println!("look at  {} (the network learning, {} frames)", v.path.display(), v.frames);
         Ok(())
     };

@@ -7,7 +7,8 @@ use crate::run;
 use anyhow::{anyhow, bail, Result};
 use approxlab_data::Kind;
 use approxlab_view::{
-    encode_frames_dir, write_png_atomic, Colormap, VideoFormat, VideoOptions, VideoSummary, VideoWriter, Window,
+    encode_frames_dir_with_progress, write_png_atomic, Colormap, VideoFormat, VideoOptions, VideoSummary, VideoWriter,
+    Window,
 };
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,9 @@ pub struct VideoArgs {
     /// Output file (default: RUN/video.mp4 or RUN/video.gif)
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// No progress bar
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 fn format_and_options(format: &str, fps: u32, colormap: Option<Colormap>) -> Result<(VideoFormat, VideoOptions)> {
@@ -39,7 +43,7 @@ pub fn video(args: &VideoArgs) -> Result<VideoSummary> {
     run::init_threads(config.threads)?;
     let (format, options) = format_and_options(&args.format, args.fps, None)?;
     let out = args.out.clone().unwrap_or_else(|| args.run.join(format!("video.{}", format.name())));
-    let summary = encode_frames_dir(args.run.join("frames"), &out, format, &options).map_err(|e| anyhow!("{e}"))?;
+    let summary = encode_with_bar(&args.run.join("frames"), &out, format, &options, args.quiet)?;
     let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
     let size = match data.kind() {
         Kind::ScalarField2d => {
@@ -50,20 +54,40 @@ pub fn video(args: &VideoArgs) -> Result<VideoSummary> {
         _ => Some((1600, 1200)),
     };
     let f = run::model_fn(&trainer.model);
+    let spinner = crate::progress::spinner("rendering final.png", args.quiet);
     let img = render::render(data.as_ref(), &f, &RenderOptions { size, colormap, ..Default::default() })?;
+    spinner.finish_and_clear();
     write_png_atomic(args.run.join("final.png"), &img).map_err(|e| anyhow!("{e}"))?;
     Ok(summary)
 }
 
+/// Encodes a folder of frames with a progress bar.
+fn encode_with_bar(
+    frames: &Path,
+    out: &Path,
+    format: VideoFormat,
+    options: &VideoOptions,
+    quiet: bool,
+) -> Result<VideoSummary> {
+    let bar = crate::progress::bar("encoding", 0, quiet);
+    let summary = encode_frames_dir_with_progress(frames, out, format, options, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .map_err(|e| anyhow!("{e}"));
+    bar.finish_and_clear();
+    summary
+}
+
 /// Encodes a run's frames next to it after training (`train --video`).
-pub fn encode_run_frames(dir: &Path) -> Result<VideoSummary> {
-    encode_run_frames_at(dir, 30)
+pub fn encode_run_frames(dir: &Path, quiet: bool) -> Result<VideoSummary> {
+    encode_run_frames_at(dir, 30, quiet)
 }
 
 /// [`encode_run_frames`] at `fps` frames per second.
-pub fn encode_run_frames_at(dir: &Path, fps: u32) -> Result<VideoSummary> {
+pub fn encode_run_frames_at(dir: &Path, fps: u32, quiet: bool) -> Result<VideoSummary> {
     let (format, options) = format_and_options("mp4", fps, None)?;
-    encode_frames_dir(dir.join("frames"), dir.join("video.mp4"), format, &options).map_err(|e| anyhow!("{e}"))
+    encode_with_bar(&dir.join("frames"), &dir.join("video.mp4"), format, &options, quiet)
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +121,9 @@ pub struct ZoomArgs {
     /// Output file (default: RUN/zoom.mp4)
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// No progress bar
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// The window of zoom frame `i` of `n`: widths fall exponentially from `w0` to `w1`, so the zoom looks steady.
@@ -136,10 +163,7 @@ pub fn zoom(args: &ZoomArgs) -> Result<VideoSummary> {
     let panels: Vec<Panel> = if args.error { vec![Panel::Truth, Panel::Error] } else { vec![Panel::Truth] };
     let mut writer: Option<VideoWriter> = None;
     // Drawn only on a terminal (indicatif hides it otherwise).
-    let bar = indicatif::ProgressBar::new(args.frames as u64).with_style(
-        indicatif::ProgressStyle::with_template("zoom {bar:30} {pos}/{len} frames  {elapsed} (eta {eta})")
-            .expect("a valid template"),
-    );
+    let bar = crate::progress::bar("zoom", args.frames as u64, args.quiet);
     for i in 0..args.frames {
         let window = zoom_window(center, w0, args.to_width, h as f64 / w as f64, i, args.frames)?;
         let caption = format!("learned  width {:.3e}", window.width());

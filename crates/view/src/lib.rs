@@ -56,8 +56,8 @@ pub use surface::{render_surface, Bounds, Camera, SurfaceSpec, View};
 pub use testcard::test_card;
 pub use text::draw_text;
 pub use video::{
-    colormap_palette, default_bitrate, encode_frames_dir, VideoFormat, VideoOptions, VideoSummary, VideoWriter,
-    DEFAULT_BITS_PER_PIXEL, DEFAULT_FPS, MAX_FPS, MIN_DEFAULT_BITRATE,
+    colormap_palette, default_bitrate, encode_frames_dir, encode_frames_dir_with_progress, VideoFormat, VideoOptions,
+    VideoSummary, VideoWriter, DEFAULT_BITS_PER_PIXEL, DEFAULT_FPS, MAX_FPS, MIN_DEFAULT_BITRATE,
 };
 pub use window::{Domain, ImageCoords, ImageDomain, Window, WindowError};
 

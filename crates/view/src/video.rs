@@ -722,6 +722,17 @@ pub fn encode_frames_dir(
     format: VideoFormat,
     options: &VideoOptions,
 ) -> Result<VideoSummary, ViewError> {
+    encode_frames_dir_with_progress(dir, out_path, format, options, &mut |_, _| {})
+}
+
+/// [`encode_frames_dir`], calling `progress(done, total)` after each frame is encoded.
+pub fn encode_frames_dir_with_progress(
+    dir: impl AsRef<Path>,
+    out_path: impl AsRef<Path>,
+    format: VideoFormat,
+    options: &VideoOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<VideoSummary, ViewError> {
     let dir = dir.as_ref();
     options.validate()?;
     let frames = list_frames(dir)?;
@@ -744,6 +755,7 @@ pub fn encode_frames_dir(
     }
     let mut writer = VideoWriter::create(out_path, format, w, h, options)?;
     const BATCH: usize = 16;
+    let mut done = 0;
     for batch in frames.chunks(BATCH) {
         let images: Vec<Result<RgbImage, ViewError>> = batch
             .par_iter()
@@ -755,6 +767,8 @@ pub fn encode_frames_dir(
             .collect();
         for img in images {
             writer.push(&img?)?;
+            done += 1;
+            progress(done, frames.len());
         }
     }
     writer.finish()

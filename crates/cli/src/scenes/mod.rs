@@ -143,8 +143,18 @@ pub fn scenes(args: &ScenesArgs) -> Result<u8> {
         opts.out.display()
     );
     let started = Instant::now();
+    let mut left = total;
     for (k, scene) in SCENES.iter().enumerate() {
-        eprintln!("scene    {}/{}: {} ({})", k + 1, SCENES.len(), scene.name, scene.title);
+        let expected = scene.expected_s(opts.quick);
+        eprintln!(
+            "scene    {}/{}: {} ({}) · about {expected} s, {} min left in all",
+            k + 1,
+            SCENES.len(),
+            scene.name,
+            scene.title,
+            left.div_ceil(60)
+        );
+        left = left.saturating_sub(expected);
         let code = run_and_record(scene, opts, false)?;
         if code != 0 {
             return Ok(code);
@@ -523,7 +533,7 @@ impl Ctx<'_> {
             }
         }
         if run_dir.join("frames").is_dir() {
-            let video = crate::media::encode_run_frames_at(run_dir, 15)?;
+            let video = crate::media::encode_run_frames_at(run_dir, 15, self.opts.quiet)?;
             result.media.push(Media::video("run/video.mp4", format!("learning, {} frames", video.frames)));
         }
         let points = compare::read_losses(&run_dir.join("metrics.jsonl"), false)?;
@@ -701,7 +711,7 @@ impl Ctx<'_> {
             ));
         }
         if run_dir.join("frames").is_dir() {
-            let video = crate::media::encode_run_frames_at(&run_dir, 10)?;
+            let video = crate::media::encode_run_frames_at(&run_dir, 10, self.opts.quiet)?;
             result.media.push(Media::video("run/video.mp4", format!("learning, {} frames", video.frames)));
         }
         Ok(Some(result))
