@@ -95,7 +95,7 @@ const IMAGE_TANH: Model = example!("tanh", "image-tanh01.toml");
 const IMAGE_SIGMOID: Model = example!("sigmoid", "image-sigmoid.toml");
 const SPHERE: Model = example!("plain", "sphere.toml");
 const SHELL: Model = example!("plain", "shell.toml");
-const FOURIER_SHELL: Model = example!("fourier-series", "fourier-shell.toml");
+const FOURIER_SHELL: Model = example!("fourier", "fourier-shell.toml");
 const MANDELBROT_PLAIN: Model = example!("plain", "mandelbrot-plain.toml");
 const MANDELBROT_FOURIER: Model = example!("fourier", "demo.toml");
 const TAYLOR_LINEAR: Model = example!("taylor-linear", "taylor-linear.toml");
@@ -267,7 +267,7 @@ pub const SCENES: &[Scene] = &[
         quick: SceneBudget::Steps(1500),
         full: SceneBudget::Steps(8000),
         quick_s: 21,
-        full_s: 110,
+        full_s: 90,
         reference: None,
     },
     Scene {
