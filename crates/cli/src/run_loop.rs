@@ -177,82 +177,127 @@ pub fn train_loop(
     let budget =
         Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
     let run = Run { config, dir, data: &data, budget, start_step: trainer.step };
-    let mut sampler = crate::samplers::build(&config.sampler, data.clone(), config.seed, config.train.batch)?;
-    if !quiet {
-        eprintln!("sampler  {}", sampler.describe());
-    }
-    let mut sinks = crate::sinks::standard(&run, trainer, quiet, live)?;
-    let mut controls = crate::controls::standard(live);
-    let (mut inputs, mut targets) =
-        (vec![0.0f64; config.train.batch * data.input_dims()], vec![0.0f32; config.train.batch * data.output_dims()]);
-    let injected_panic = crate::run::injected_panic_step(dir);
-    let mut clock = Clock::new(wall_before);
-    let mut tracker = Tracker::new(trainer.step, config.train.batch, config.output.log_every);
-    let mut diverged = None;
-    let status = 'run: loop {
-        for control in controls.iter_mut() {
-            if let Some(status) = control.check(&run, trainer, &mut clock)? {
-                break 'run status;
+    let mut state = LoopState::new(&run, trainer, wall_before, quiet, live)?;
+    let (status, diverged) = 'run: loop {
+        for control in state.controls.iter_mut() {
+            if let Some(status) = control.check(&run, trainer, &mut state.clock)? {
+                break 'run (status, None);
             }
         }
-        if injected_panic == Some(trainer.step) {
+        if let Some(diverged) = state.step(&run, trainer)? {
+            break (RunStatus::Diverged, Some(diverged));
+        }
+    };
+    state.finish(&run, trainer, status, diverged.as_ref())
+}
+
+/// What the run loop carries from step to step: its parts and its buffers, allocated once.
+struct LoopState<'a> {
+    sampler: Box<dyn crate::samplers::Sampler>,
+    sinks: Vec<Box<dyn Sink + 'a>>,
+    controls: Vec<Box<dyn Control + 'a>>,
+    inputs: Vec<f64>,
+    targets: Vec<f32>,
+    injected_panic: Option<u64>,
+    clock: Clock,
+    tracker: Tracker,
+}
+
+impl<'a> LoopState<'a> {
+    fn new(
+        run: &Run,
+        trainer: &Trainer,
+        wall_before: f64,
+        quiet: bool,
+        live: Option<&'a LiveRun>,
+    ) -> Result<LoopState<'a>> {
+        let (config, data) = (run.config, run.data);
+        let sampler = crate::samplers::build(&config.sampler, data.clone(), config.seed, config.train.batch)?;
+        if !quiet {
+            eprintln!("sampler  {}", sampler.describe());
+        }
+        Ok(LoopState {
+            sampler,
+            sinks: crate::sinks::standard(run, trainer, quiet, live)?,
+            controls: crate::controls::standard(live),
+            inputs: vec![0.0f64; config.train.batch * data.input_dims()],
+            targets: vec![0.0f32; config.train.batch * data.output_dims()],
+            injected_panic: crate::run::injected_panic_step(run.dir),
+            clock: Clock::new(wall_before),
+            tracker: Tracker::new(trainer.step, config.train.batch, config.output.log_every),
+        })
+    }
+
+    /// One step: sample, gradients, the sampler's feedback, the update, then every sink. Returns the divergence
+    /// that ends the run, if any.
+    fn step(&mut self, run: &Run, trainer: &mut Trainer) -> Result<Option<EngineError>> {
+        if self.injected_panic == Some(trainer.step) {
             panic!("injected failure at step {} (APPROXLAB_INJECT_PANIC)", trainer.step);
         }
+        let budget = run.budget;
         if budget.steps.is_none() && budget.time.is_some() {
-            trainer.set_budget_done(budget.progress(trainer.step, clock.elapsed()) as f64);
+            trainer.set_budget_done(budget.progress(trainer.step, self.clock.elapsed()) as f64);
         }
         let rng_before = trainer.rng.clone();
-        sampler.fill(trainer.step, &mut trainer.rng, &mut inputs, &mut targets);
-        let loss = trainer.compute_gradients_f64(&inputs, &targets)?;
-        sampler.feedback(&inputs, &targets, trainer.last_predictions());
+        self.sampler.fill(trainer.step, &mut trainer.rng, &mut self.inputs, &mut self.targets);
+        let loss = trainer.compute_gradients_f64(&self.inputs, &self.targets)?;
+        self.sampler.feedback(&self.inputs, &self.targets, trainer.last_predictions());
         if loss.is_finite() {
-            for sink in sinks.iter_mut() {
-                sink.before_update(&run, trainer, &rng_before, clock.wall())?;
+            for sink in self.sinks.iter_mut() {
+                sink.before_update(run, trainer, &rng_before, self.clock.wall())?;
             }
         }
         let stats = match trainer.apply_gradients(loss) {
             Ok(stats) => stats,
-            Err(e @ EngineError::Diverged { .. }) => {
-                diverged = Some(e);
-                break RunStatus::Diverged;
-            }
+            Err(e @ EngineError::Diverged { .. }) => return Ok(Some(e)),
             Err(e) => return Err(e.into()),
         };
-        let elapsed = clock.elapsed();
-        tracker.record(trainer.step, stats.loss, elapsed);
-        let epoch = epoch_metrics(&run, trainer)?;
+        let elapsed = self.clock.elapsed();
+        self.tracker.record(trainer.step, stats.loss, elapsed);
+        let epoch = epoch_metrics(run, trainer)?;
         let event = StepEvent {
             step: trainer.step,
             stats,
-            wall_s: clock.wall(),
+            wall_s: self.clock.wall(),
             elapsed,
             progress: budget.progress(trainer.step, elapsed),
-            samples_per_s: tracker.samples_per_s(trainer.step, elapsed),
+            samples_per_s: self.tracker.samples_per_s(trainer.step, elapsed),
             trainer,
             epoch: epoch.as_ref(),
         };
-        for sink in sinks.iter_mut() {
-            sink.step(&run, &event)?;
+        for sink in self.sinks.iter_mut() {
+            sink.step(run, &event)?;
         }
-    };
-    let summary = summarize(&run, trainer, status, &clock, &tracker)?;
-    let end = EndEvent {
-        status,
-        diverged: diverged.as_ref(),
-        trainer,
-        wall_s: clock.wall(),
-        summary: &summary,
-        samples_per_s: tracker.samples_per_s(trainer.step, clock.elapsed()),
-    };
-    for sink in sinks.iter_mut() {
-        sink.end(&run, &end)?;
+        Ok(None)
     }
-    let exit_code = match status {
-        RunStatus::Interrupted => crate::run::interrupted_exit_code(),
-        RunStatus::Diverged => 1,
-        RunStatus::Finished | RunStatus::Stopped => 0,
-    };
-    Ok(RunOutcome { status, exit_code, summary })
+
+    /// The summary and every sink's end; the exit code of the way the run ended.
+    fn finish(
+        mut self,
+        run: &Run,
+        trainer: &Trainer,
+        status: RunStatus,
+        diverged: Option<&EngineError>,
+    ) -> Result<RunOutcome> {
+        let summary = summarize(run, trainer, status, &self.clock, &self.tracker)?;
+        let end = EndEvent {
+            status,
+            diverged,
+            trainer,
+            wall_s: self.clock.wall(),
+            summary: &summary,
+            samples_per_s: self.tracker.samples_per_s(trainer.step, self.clock.elapsed()),
+        };
+        for sink in self.sinks.iter_mut() {
+            sink.end(run, &end)?;
+        }
+        let exit_code = match status {
+            RunStatus::Interrupted => crate::run::interrupted_exit_code(),
+            RunStatus::Diverged => 1,
+            RunStatus::Finished | RunStatus::Stopped => 0,
+        };
+        Ok(RunOutcome { status, exit_code, summary })
+    }
 }
 
 /// Training points used for the per-epoch training accuracy: enough for a stable figure, few enough to stay cheap.

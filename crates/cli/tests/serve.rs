@@ -312,3 +312,35 @@ fn runs_beyond_the_limit_wait_in_order_and_start_when_a_place_is_free() {
     wait_for("run-3 to finish", 60, || status("run-3")["status"] == "finished");
     assert_eq!(status("run-3")["step"], 20);
 }
+
+/// The page's scene presets on the real binary: the catalog lists the scenes that train, and one request starts a
+/// comparison's runs with the scene's own configs and quick budget, each in a run directory of its own.
+#[test]
+fn a_scene_preset_starts_the_scenes_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let served = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2"]);
+    let addr = served.addr.clone();
+    let (_, catalog) = json(&addr, "GET", "/api/catalog", None);
+    let names: Vec<&str> = catalog["scenes"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"tanh-vs-sigmoid") && names.contains(&"curve"), "{names:?}");
+    assert!(!names.contains(&"curse") && !names.contains(&"mnist"), "{names:?}: nothing to train, or no MNIST");
+    let (status, runs) = json(&addr, "POST", "/api/scenes/tanh-vs-sigmoid", Some("{}"));
+    assert_eq!(status, 201, "{runs}");
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["request"]["model"], "sigmoid");
+    assert_eq!(runs[0]["steps"], 600, "the scene's quick budget");
+    for run in runs {
+        let dir = std::path::PathBuf::from(run["dir"].as_str().unwrap());
+        assert!(dir.join("config.toml").is_file(), "{}", dir.display());
+    }
+    assert!(out.path().join("assets/test-card.png").is_file(), "image scenes learn the generated test card");
+    let (status, e) = json(&addr, "POST", "/api/scenes/curse", Some("{}"));
+    assert_eq!(status, 400);
+    assert!(e["error"].as_str().unwrap().contains("not a preset of the page"), "{e}");
+    for id in ["run-1", "run-2"] {
+        // 409: it finished already.
+        let status = json(&addr, "POST", &format!("/api/runs/{id}/stop"), None).0;
+        assert!(status == 200 || status == 409, "{id}: {status}");
+    }
+}
