@@ -286,7 +286,7 @@ fn bench_training(
     let steps_per_s = timing.rate;
     let (gflops, fraction_of_peak) = (steps_per_s * flops / 1e9, ratio * flops / sgemm.flops());
     let peak_gflops = peak.rate * sgemm.flops() / 1e9;
-    Ok((Report { workload: w.name, steps_per_s, gflops, timing, peak_gflops, fraction_of_peak }, trainer.model))
+    Ok((Report { workload: w.name, steps_per_s, gflops, timing, peak_gflops, fraction_of_peak }, trainer.into_model()))
 }
 
 /// The reference product: 8192x256 @ 256x256 in f32, the size of W1's hidden layers.

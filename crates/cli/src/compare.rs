@@ -238,7 +238,7 @@ pub fn compare_models(args: &CompareArgs, dir: &Path, models: Vec<(String, RunCo
             bail!("compare: interrupted while training {label}; the finished runs are in {}", dir.display());
         }
         if data.kind() != approxlab_data::Kind::Table {
-            run::render_final(&run_dir, c, data.as_ref(), &trainer.model)?;
+            run::render_final(&run_dir, c, data.as_ref(), trainer.model())?;
         }
     }
     write_results(&dir, &rows, args.time.is_some())?;

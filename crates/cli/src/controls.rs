@@ -21,7 +21,7 @@ struct BudgetSpent;
 
 impl Control for BudgetSpent {
     fn check(&mut self, run: &Run, trainer: &Trainer, clock: &mut Clock) -> Result<Option<RunStatus>> {
-        Ok(run.budget.spent(trainer.step, clock.elapsed()).then_some(RunStatus::Finished))
+        Ok(run.budget.spent(trainer.steps_done(), clock.elapsed()).then_some(RunStatus::Finished))
     }
 }
 
@@ -45,8 +45,8 @@ impl Control for LivePage<'_> {
         loop {
             clock.add_pause(live.wait_while_paused(&interrupted));
             if live.take_save_request() {
-                save_checkpoint(run, trainer, &trainer.rng, clock.wall())?;
-                live.saved(trainer.step, &run.dir.join(crate::run::CHECKPOINT));
+                save_checkpoint(run, trainer, trainer.data_rng(), clock.wall())?;
+                live.saved(trainer.steps_done(), &run.dir.join(crate::run::CHECKPOINT));
             }
             if !live.is_paused() || live.stop_requested() || interrupted() {
                 break;

@@ -120,7 +120,7 @@ impl CliLab {
         }
         config.name = Some(name);
         let (data, trainer, dir) = run::prepare(&config)?;
-        let live = live_run(id, &dir, request, &config, data.clone(), &trainer.model)?;
+        let live = live_run(id, &dir, request, &config, data.clone(), trainer.model())?;
         eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
         self.train_in_background(live.clone(), config, data, trainer, 0.0)?;
         Ok(live)
@@ -355,16 +355,16 @@ impl Lab for CliLab {
         };
         let dir = previous.dir.clone();
         let (mut config, data, trainer, wall) = run::load_run(&dir)?;
-        if steps <= trainer.step {
-            bail!("steps {steps}: the run is already at step {}; give a larger total", trainer.step);
+        if steps <= trainer.steps_done() {
+            bail!("steps {steps}: the run is already at step {}; give a larger total", trainer.steps_done());
         }
         // As `approxlab resume --steps`: the new total replaces the budget.
         config.budget = config::Budget { steps: Some(steps), ..config::Budget::default() };
         config::validate(&config)?;
         approxlab_engine::checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(&config).as_bytes())?;
-        let live = live_run(&previous.id, &dir, previous.request.clone(), &config, data.clone(), &trainer.model)?;
+        let live = live_run(&previous.id, &dir, previous.request.clone(), &config, data.clone(), trainer.model())?;
         live.restore_history(previous.progress().history);
-        eprintln!("approxlab: {} continues from step {} to {steps}", previous.id, trainer.step);
+        eprintln!("approxlab: {} continues from step {} to {steps}", previous.id, trainer.steps_done());
         self.train_in_background(live.clone(), config, data, trainer, wall)?;
         Ok(live)
     }
@@ -417,13 +417,13 @@ pub fn finish_live(
     data: &dyn Dataset,
     trainer: &approxlab_engine::Trainer,
 ) {
-    let step = trainer.step;
-    let params = &trainer.model.params;
+    let step = trainer.steps_done();
+    let params = trainer.params();
     match outcome {
         Ok(o) => {
             use crate::run_loop::RunStatus;
             if o.status != RunStatus::Diverged && !matches!(data.kind(), Kind::Table) {
-                if let Err(e) = run::render_final(dir, config, data, &trainer.model) {
+                if let Err(e) = run::render_final(dir, config, data, trainer.model()) {
                     eprintln!("approxlab: {}: final pictures: {e:#}", dir.display());
                 }
             }
@@ -676,7 +676,7 @@ fn load_existing_run(dir: &Path, state: &AppState) -> Result<()> {
         return Ok(());
     }
     let (config, data, trainer, _) = run::load_run(dir)?;
-    let live = live_run(&id, dir, json!({}), &config, data, &trainer.model)?;
+    let live = live_run(&id, dir, json!({}), &config, data, trainer.model())?;
     let history: Vec<approxlab_serve::Point> = std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -696,10 +696,10 @@ fn load_existing_run(dir: &Path, state: &AppState) -> Result<()> {
     let status = summary["status"].as_str().unwrap_or("stopped").to_string();
     let message = format!(
         "{status} at step {} in an earlier session; resume it with `approxlab resume {}`",
-        trainer.step,
+        trainer.steps_done(),
         dir.display()
     );
-    live.finish(&status, trainer.step, &trainer.model.params, Some(message));
+    live.finish(&status, trainer.steps_done(), trainer.params(), Some(message));
     state.add_run(live);
     Ok(())
 }

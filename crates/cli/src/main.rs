@@ -329,7 +329,7 @@ fn dispatch(command: Command) -> Result<u8> {
             let opts = view.options()?;
             let (config, data, trainer, _) = run::load_run(&run)?;
             run::init_threads(config.threads)?;
-            let f = run::model_fn(&trainer.model);
+            let f = run::model_fn(trainer.model());
             let spinner = progress::spinner(&format!("rendering {}", view.out.display()), false);
             let img = render::render(data.as_ref(), &f, &opts)?;
             spinner.finish_and_clear();
@@ -373,7 +373,7 @@ fn dispatch(command: Command) -> Result<u8> {
 }
 
 fn describe(config: &RunConfig, trainer: &approxlab_engine::Trainer, data: &dyn approxlab_data::Dataset) {
-    let m = &trainer.model;
+    let m = trainer.model();
     eprintln!("data     {} ({} inputs -> {} outputs)", data.name(), data.input_dims(), data.output_dims());
     for p in m.summary() {
         eprintln!(
@@ -426,7 +426,7 @@ fn train_served(
     let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None, crate::queue::RunQueue::default_limit()));
     let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
     let request = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
-    let live_run = live::live_run("run-1", &dir, request, &config, data.clone(), &trainer.model)?;
+    let live_run = live::live_run("run-1", &dir, request, &config, data.clone(), trainer.model())?;
     state.add_run(live_run.clone());
     let server = approxlab_serve::Server::start(state, listen.addr())?;
     if !quiet {
@@ -467,7 +467,7 @@ fn finish(
     }
     let renders = match data.kind() {
         approxlab_data::Kind::Table => vec![],
-        _ => run::render_final(dir, config, data, &trainer.model)?,
+        _ => run::render_final(dir, config, data, trainer.model())?,
     };
     let s = &outcome.summary;
     let mut line = format!("{} after {} steps in {:.1}s: eval mse {:.4e}", s.status, s.steps, s.wall_s, s.eval.mse);
@@ -514,7 +514,7 @@ fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, precision: Optio
     }
     run::init_threads(config.threads)?;
     if !quiet {
-        eprintln!("resuming {} at step {}", dir.display(), trainer.step);
+        eprintln!("resuming {} at step {}", dir.display(), trainer.steps_done());
         eprintln!("products {}", trainer.precision().describe);
     }
     run::install_ctrlc();
@@ -525,8 +525,8 @@ fn resume(dir: &Path, steps: Option<u64>, time: Option<String>, precision: Optio
 fn eval(dir: &Path) -> Result<u8> {
     let (config, data, trainer, _) = run::load_run(dir)?;
     run::init_threads(config.threads)?;
-    let metrics = run::evaluate(&trainer.model, data.as_ref())?;
-    let record = serde_json::json!({"step": trainer.step, "data": data.name(), "eval": metrics});
+    let metrics = run::evaluate(trainer.model(), data.as_ref())?;
+    let record = serde_json::json!({"step": trainer.steps_done(), "data": data.name(), "eval": metrics});
     let text = serde_json::to_string_pretty(&record)?;
     approxlab_engine::checkpoint::atomic_write(&dir.join("eval.json"), text.as_bytes())
         .with_context(|| format!("run {}", dir.display()))?;

@@ -53,7 +53,7 @@ pub fn video(args: &VideoArgs) -> Result<VideoSummary> {
         Kind::Image { .. } => data.image_shape().map(|(h, w)| ((w * 2) as u32, (h * 2) as u32)),
         _ => Some((1600, 1200)),
     };
-    let f = run::model_fn(&trainer.model);
+    let f = run::model_fn(trainer.model());
     let spinner = crate::progress::spinner("rendering final.png", args.quiet);
     let img = render::render(data.as_ref(), &f, &RenderOptions { size, colormap, ..Default::default() })?;
     spinner.finish_and_clear();
@@ -159,7 +159,7 @@ pub fn zoom(args: &ZoomArgs) -> Result<VideoSummary> {
         .map_err(|e| anyhow!("--colormap: {e}"))?;
     let (format, options) = format_and_options(&args.format, args.fps, Some(colormap))?;
     let out = args.out.clone().unwrap_or_else(|| args.run.join(format!("zoom.{}", format.name())));
-    let f = run::model_fn(&trainer.model);
+    let f = run::model_fn(trainer.model());
     let panels: Vec<Panel> = if args.error { vec![Panel::Truth, Panel::Error] } else { vec![Panel::Truth] };
     let mut writer: Option<VideoWriter> = None;
     // Drawn only on a terminal (indicatif hides it otherwise).

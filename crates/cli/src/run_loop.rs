@@ -146,7 +146,7 @@ pub struct EndEvent<'a> {
 /// A side effect of the run loop.
 pub trait Sink {
     /// After the batch's forward and backward gave a finite loss and before the update: the trainer still holds
-    /// the parameters of step `trainer.step`, and `rng_before` is the data stream from before this batch (so a
+    /// the parameters of step `trainer.steps_done()`, and `rng_before` is the data stream from before this batch (so a
     /// checkpoint taken here resumes by drawing the same batch).
     fn before_update(&mut self, _run: &Run, _trainer: &Trainer, _rng_before: &Rng, _wall_s: f64) -> Result<()> {
         Ok(())
@@ -176,7 +176,7 @@ pub fn train_loop(
 ) -> Result<RunOutcome> {
     let budget =
         Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
-    let run = Run { config, dir, data: &data, budget, start_step: trainer.step };
+    let run = Run { config, dir, data: &data, budget, start_step: trainer.steps_done() };
     let mut state = LoopState::new(&run, trainer, wall_before, quiet, live)?;
     let (status, diverged) = 'run: loop {
         for control in state.controls.iter_mut() {
@@ -224,22 +224,22 @@ impl<'a> LoopState<'a> {
             targets: vec![0.0f32; config.train.batch * data.output_dims()],
             injected_panic: crate::run::injected_panic_step(run.dir),
             clock: Clock::new(wall_before),
-            tracker: Tracker::new(trainer.step, config.train.batch, config.output.log_every),
+            tracker: Tracker::new(trainer.steps_done(), config.train.batch, config.output.log_every),
         })
     }
 
     /// One step: sample, gradients, the sampler's feedback, the update, then every sink. Returns the divergence
     /// that ends the run, if any.
     fn step(&mut self, run: &Run, trainer: &mut Trainer) -> Result<Option<EngineError>> {
-        if self.injected_panic == Some(trainer.step) {
-            panic!("injected failure at step {} (APPROXLAB_INJECT_PANIC)", trainer.step);
+        if self.injected_panic == Some(trainer.steps_done()) {
+            panic!("injected failure at step {} (APPROXLAB_INJECT_PANIC)", trainer.steps_done());
         }
         let budget = run.budget;
         if budget.steps.is_none() && budget.time.is_some() {
-            trainer.set_budget_done(budget.progress(trainer.step, self.clock.elapsed()) as f64);
+            trainer.set_budget_done(budget.progress(trainer.steps_done(), self.clock.elapsed()) as f64);
         }
-        let rng_before = trainer.rng.clone();
-        self.sampler.fill(trainer.step, &mut trainer.rng, &mut self.inputs, &mut self.targets);
+        let rng_before = trainer.data_rng().clone();
+        self.sampler.fill(trainer.steps_done(), trainer.data_rng_mut(), &mut self.inputs, &mut self.targets);
         let loss = trainer.compute_gradients_f64(&self.inputs, &self.targets)?;
         self.sampler.feedback(&self.inputs, &self.targets, trainer.last_predictions());
         if loss.is_finite() {
@@ -253,15 +253,15 @@ impl<'a> LoopState<'a> {
             Err(e) => return Err(e.into()),
         };
         let elapsed = self.clock.elapsed();
-        self.tracker.record(trainer.step, stats.loss, elapsed);
+        self.tracker.record(trainer.steps_done(), stats.loss, elapsed);
         let epoch = epoch_metrics(run, trainer)?;
         let event = StepEvent {
-            step: trainer.step,
+            step: trainer.steps_done(),
             stats,
             wall_s: self.clock.wall(),
             elapsed,
-            progress: budget.progress(trainer.step, elapsed),
-            samples_per_s: self.tracker.samples_per_s(trainer.step, elapsed),
+            progress: budget.progress(trainer.steps_done(), elapsed),
+            samples_per_s: self.tracker.samples_per_s(trainer.steps_done(), elapsed),
             trainer,
             epoch: epoch.as_ref(),
         };
@@ -286,7 +286,7 @@ impl<'a> LoopState<'a> {
             trainer,
             wall_s: self.clock.wall(),
             summary: &summary,
-            samples_per_s: self.tracker.samples_per_s(trainer.step, self.clock.elapsed()),
+            samples_per_s: self.tracker.samples_per_s(trainer.steps_done(), self.clock.elapsed()),
         };
         for sink in self.sinks.iter_mut() {
             sink.end(run, &end)?;
@@ -306,13 +306,13 @@ const TRAIN_EVAL_POINTS: usize = 10_000;
 /// At the step that completes an epoch of a classification data set: accuracy and cross-entropy on part of the
 /// training set, the validation set and the test set (if any).
 fn epoch_metrics(run: &Run, trainer: &Trainer) -> Result<Option<EpochMetrics>> {
-    let (data, batch, step) = (run.data.as_ref(), run.config.train.batch as u64, trainer.step);
+    let (data, batch, step) = (run.data.as_ref(), run.config.train.batch as u64, trainer.steps_done());
     let (Some(classes), Some(n)) = (data.classes(), data.len()) else { return Ok(None) };
     let epoch = step * batch / n as u64;
     if step == 0 || epoch == (step - 1) * batch / n as u64 {
         return Ok(None);
     }
-    let model = &trainer.model;
+    let model = trainer.model();
     let entry = |m: Metrics, pred: &[f32], targets: &[f32]| serde_json::json!({"accuracy": m.accuracy, "loss": crate::run::cross_entropy(pred, targets, classes)});
     let mut line = serde_json::Map::new();
     if let Some((xs, ys)) = data.training_points() {
@@ -339,18 +339,18 @@ fn epoch_metrics(run: &Run, trainer: &Trainer) -> Result<Option<EpochMetrics>> {
 /// The run's summary: what it was, how far and fast it trained, and its final metrics.
 fn summarize(run: &Run, trainer: &Trainer, status: RunStatus, clock: &Clock, tracker: &Tracker) -> Result<Summary> {
     let data = run.data.as_ref();
-    let eval = evaluate(&trainer.model, data)?;
+    let eval = evaluate(trainer.model(), data)?;
     let (test, confusion_matrix) = match data.classes() {
         Some(classes) => {
             // The confusion matrix is of the test set when there is one, else of the validation set.
             let set = data.test_set().unwrap_or_else(|| data.eval_set());
-            let (m, pred) = evaluate_on(&trainer.model, data, &set.inputs, &set.targets)?;
+            let (m, pred) = evaluate_on(trainer.model(), data, &set.inputs, &set.targets)?;
             let test = data.test_set().is_some().then_some(m);
             (test, Some(approxlab_data::confusion_matrix(&pred, &set.targets, classes)))
         }
         None => (None, None),
     };
-    let model = &trainer.model;
+    let model = trainer.model();
     let (train_loss, train_loss_steps) = tracker.train_loss();
     let wall_s = clock.wall();
     Ok(Summary {
@@ -361,11 +361,11 @@ fn summarize(run: &Run, trainer: &Trainer, status: RunStatus, clock: &Clock, tra
         encoded_features: model.encoded_dims(),
         flops_per_sample: model.flops_per_sample(),
         parts: model.summary(),
-        steps: trainer.step,
-        samples: trainer.step * run.config.train.batch as u64,
+        steps: trainer.steps_done(),
+        samples: trainer.steps_done() * run.config.train.batch as u64,
         wall_s,
-        samples_per_s: trainer.step as f64 * run.config.train.batch as f64 / wall_s.max(1e-9),
-        steady_samples_per_s: tracker.steady_samples_per_s(trainer.step, clock.elapsed()),
+        samples_per_s: trainer.steps_done() as f64 * run.config.train.batch as f64 / wall_s.max(1e-9),
+        steady_samples_per_s: tracker.steady_samples_per_s(trainer.steps_done(), clock.elapsed()),
         gemm: approxlab_engine::openblas::provider().describe(),
         precision: trainer.precision().precision.to_string(),
         products: trainer.precision().describe.clone(),

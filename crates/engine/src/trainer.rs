@@ -145,13 +145,13 @@ impl Buffers {
 
 #[derive(Debug)]
 pub struct Trainer {
-    pub model: Model,
-    pub config: TrainConfig,
-    pub optimizer: Optimizer,
+    pub(crate) model: Model,
+    pub(crate) config: TrainConfig,
+    pub(crate) optimizer: Optimizer,
     /// Steps completed.
-    pub step: u64,
+    pub(crate) step: u64,
     /// The data sampler's random stream: part of the trainer so that a checkpoint resumes it exactly.
-    pub rng: Rng,
+    pub(crate) rng: Rng,
     groups: Vec<ParamGroup>,
     grads: Vec<f32>,
     buffers: Buffers,
@@ -209,6 +209,44 @@ impl Trainer {
         for (buffer, per_sample) in self.buffers.all_mut().into_iter().zip(sizes) {
             buffer.resize(batch * per_sample, 0.0);
         }
+    }
+
+    /// Steps completed.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    /// The model being trained: its parts, predictions and current parameters.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The trained model, for inference once training is over.
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+
+    /// The current parameters, laid out as [`Model::param_tensors`] names them.
+    pub fn params(&self) -> &[f32] {
+        &self.model.params
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// The data sampler's random stream, which a checkpoint saves so that a resumed run draws the same batches.
+    pub fn data_rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// The data sampler's random stream, for drawing the next batch.
+    pub fn data_rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
     }
 
     /// The precision the products run in, why, and a notice when bf16 was asked for and is not available.

@@ -329,7 +329,7 @@ fn check_fixture(name: &str) {
         }
     }
     for (n, off, len) in &layout {
-        let ours = &trainer.model.params[*off..off + len];
+        let ours = &trainer.params()[*off..off + len];
         let (_, p_final) = fx.tensor(&format!("final.{n}"));
         let (_, p_init) = fx.tensor(&format!("param.{n}"));
         let update: Vec<f64> = p_final.iter().zip(p_init).map(|(f, i)| f - i).collect();

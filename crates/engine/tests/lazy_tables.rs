@@ -38,8 +38,8 @@ fn the_sparse_gradient_equals_the_dense_one() {
         let (sa, sb) = (dense.apply_gradients(a).unwrap(), lazy.apply_gradients(b).unwrap());
         assert!((sa.grad_norm - sb.grad_norm).abs() <= 1e-9 * sa.grad_norm, "{} vs {}", sa.grad_norm, sb.grad_norm);
         // Plain SGD leaves rows without gradient where they are, so the two agree exactly.
-        assert_eq!(dense.model.params, lazy.model.params, "step {step}: parameters");
-        let table = lazy.model.encoding_range();
+        assert_eq!(dense.params(), lazy.params(), "step {step}: parameters");
+        let table = lazy.model().encoding_range();
         assert!(lazy.grads()[table].iter().all(|g| *g == 0.0), "the touched rows are zeroed for the next batch");
     }
 }
@@ -50,27 +50,27 @@ fn lazy_adam_moves_only_the_touched_rows() {
     let (x, y) = batch(1);
     dense.step(&x, &y).unwrap();
     lazy.step(&x, &y).unwrap();
-    assert_eq!(dense.model.params, lazy.model.params, "from zero moments the first step is the same");
-    let before = lazy.model.params.clone();
+    assert_eq!(dense.params(), lazy.params(), "from zero moments the first step is the same");
+    let before = lazy.params().to_vec();
     let (x2, y2) = batch(2);
     dense.compute_gradients(&x2, &y2).unwrap();
-    let touched: Vec<bool> = dense.grads()[..dense.model.encoding_range().end].iter().map(|g| *g != 0.0).collect();
+    let touched: Vec<bool> = dense.grads()[..dense.model().encoding_range().end].iter().map(|g| *g != 0.0).collect();
     dense.apply_gradients(0.0).unwrap();
     lazy.step(&x2, &y2).unwrap();
-    let table = lazy.model.encoding_range();
+    let table = lazy.model().encoding_range();
     let (mut moved_dense_only, mut untouched) = (0, 0);
     for i in table {
         if touched[i] {
-            assert_ne!(lazy.model.params[i], before[i], "a touched entry is updated");
-            let rel = (lazy.model.params[i] - dense.model.params[i]).abs() / dense.model.params[i].abs().max(1e-6);
-            assert!(rel < 1e-5, "touched entry {i}: lazy {} dense {}", lazy.model.params[i], dense.model.params[i]);
+            assert_ne!(lazy.params()[i], before[i], "a touched entry is updated");
+            let rel = (lazy.params()[i] - dense.params()[i]).abs() / dense.params()[i].abs().max(1e-6);
+            assert!(rel < 1e-5, "touched entry {i}: lazy {} dense {}", lazy.params()[i], dense.params()[i]);
         } else {
             untouched += 1;
-            assert_eq!(lazy.model.params[i], before[i], "an untouched entry keeps its value");
-            moved_dense_only += (dense.model.params[i] != before[i]) as usize;
+            assert_eq!(lazy.params()[i], before[i], "an untouched entry keeps its value");
+            moved_dense_only += (dense.params()[i] != before[i]) as usize;
         }
     }
     assert!(untouched > 0 && moved_dense_only > 0, "dense Adam's momentum moves rows the batch did not touch");
-    let net = lazy.model.network_range();
-    assert_eq!(lazy.model.params[net.clone()], dense.model.params[net], "the network is updated densely either way");
+    let net = lazy.model().network_range();
+    assert_eq!(lazy.params()[net.clone()], dense.params()[net], "the network is updated densely either way");
 }

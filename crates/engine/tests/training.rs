@@ -21,17 +21,17 @@ fn model(encoding: &str, network: &str, head: &str, domain: &[(f64, f64)], outpu
 
 /// Trains on fresh uniform samples of `f` over `domain` for `steps` steps.
 fn train(trainer: &mut Trainer, f: &dyn Fn(&[f32]) -> Vec<f32>, steps: usize) -> f64 {
-    let d = trainer.model.input_dims();
-    let domain = trainer.model.domain.clone();
-    let batch = trainer.config.batch;
+    let d = trainer.model().input_dims();
+    let domain = trainer.model().domain.clone();
+    let batch = trainer.config().batch;
     let mut x = vec![0.0f32; batch * d];
-    let mut y = Vec::with_capacity(batch * trainer.model.output_dims());
+    let mut y = Vec::with_capacity(batch * trainer.model().output_dims());
     let mut last = f64::NAN;
     for _ in 0..steps {
         y.clear();
         for row in x.chunks_exact_mut(d) {
             for (v, (lo, hi)) in row.iter_mut().zip(&domain) {
-                *v = trainer.rng.gen_range(*lo as f32..*hi as f32);
+                *v = trainer.data_rng_mut().gen_range(*lo as f32..*hi as f32);
             }
             y.extend(f(row));
         }
@@ -57,7 +57,7 @@ fn fits_sin_3x_to_mse_below_1e_4() {
     let mut t = Trainer::new(m, cfg).unwrap();
     train(&mut t, &f, 3000);
     let grid: Vec<f32> = (0..1000).map(|i| -PI + 2.0 * PI * i as f32 / 999.0).collect();
-    let mse = eval_mse(&t.model, &f, &grid);
+    let mse = eval_mse(t.model(), &f, &grid);
     assert!(mse < 1e-4, "sin(3x) MSE {mse}");
 }
 
@@ -80,7 +80,7 @@ fn fourier_features_beat_a_plain_mlp_on_an_image() {
     for enc in ["identity", "fourier:16"] {
         let mut t = Trainer::new(model(enc, "mlp:3x64:leaky_relu", "tanh01", &domain, 1, 3), cfg.clone()).unwrap();
         train(&mut t, &rings, 600);
-        scores.push(psnr(eval_mse(&t.model, &rings, &pixels)));
+        scores.push(psnr(eval_mse(t.model(), &rings, &pixels)));
     }
     assert!(scores[1] > scores[0] + 5.0, "PSNR plain {:.1} dB vs fourier {:.1} dB", scores[0], scores[1]);
 }
@@ -95,7 +95,7 @@ fn hash_grid_fits_a_2d_pattern() {
     train(&mut t, &f, 400);
     let grid: Vec<f32> =
         (0..50 * 50).flat_map(|i| [(i / 50) as f32 / 24.5 - 1.0, (i % 50) as f32 / 24.5 - 1.0]).collect();
-    let mse = eval_mse(&t.model, &f, &grid);
+    let mse = eval_mse(t.model(), &f, &grid);
     assert!(mse < 2e-3 && mse < first / 20.0, "hash grid MSE {mse} (first loss {first})");
 }
 
@@ -113,10 +113,10 @@ fn same_seed_gives_bitwise_identical_weights_after_100_steps() {
     let (mut a, mut b) = (small_trainer(11), small_trainer(11));
     train(&mut a, &target, 100);
     train(&mut b, &target, 100);
-    assert!(a.model.params.iter().zip(&b.model.params).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a.params().iter().zip(b.params()).all(|(x, y)| x.to_bits() == y.to_bits()));
     let mut c = small_trainer(12);
     train(&mut c, &target, 100);
-    assert_ne!(a.model.params, c.model.params);
+    assert_ne!(a.params(), c.params());
 }
 
 #[test]
@@ -132,9 +132,9 @@ fn checkpoint_resume_equals_an_uninterrupted_run() {
     drop(first);
     let (mut resumed, extra) = checkpoint::load(&path).unwrap();
     assert_eq!(extra["note"], "half way");
-    assert_eq!(resumed.step, 20);
+    assert_eq!(resumed.steps_done(), 20);
     train(&mut resumed, &target, 20);
-    assert!(straight.model.params.iter().zip(&resumed.model.params).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(straight.params().iter().zip(resumed.params()).all(|(x, y)| x.to_bits() == y.to_bits()));
     assert!(std::fs::read_dir(dir.path()).unwrap().count() == 1, "no temporary file is left behind");
 }
 
@@ -153,12 +153,12 @@ fn corrupt_checkpoints_give_clear_errors() {
 fn divergence_stops_before_the_update() {
     let m = model("identity", "mlp:2x16:relu", "linear", &[(-1.0, 1.0)], 1, 2);
     let mut t = Trainer::new(m, TrainConfig { lr: 1e-3, batch: 4, ..Default::default() }).unwrap();
-    let before = t.model.params.clone();
+    let before = t.params().to_vec();
     let err = t.step(&[0.1, 0.2, 0.3, 0.4], &[1.0, f32::NAN, 0.0, 0.0]).unwrap_err();
     assert!(matches!(err, EngineError::Diverged { step: 0, .. }), "{err}");
     assert!(err.to_string().contains("diverged at step 0"));
-    assert_eq!(t.model.params, before);
-    assert_eq!(t.step, 0);
+    assert_eq!(t.params(), before);
+    assert_eq!(t.steps_done(), 0);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn softmax_head_trains_a_classifier_with_cross_entropy() {
     let loss = train(&mut t, &quadrant, 300);
     assert!(loss < 0.2, "cross-entropy {loss}");
     let mut p = vec![0.0; 8];
-    t.model.predict(&[0.5, 0.5, -0.5, -0.5], &mut p).unwrap();
+    t.model().predict(&[0.5, 0.5, -0.5, -0.5], &mut p).unwrap();
     assert!(p[3] > 0.8 && p[4] > 0.8, "{p:?}");
 }
 
@@ -269,7 +269,7 @@ fn bf16_products_learn_an_image_as_well_as_f32_and_repeat_bitwise() {
             if precision == PrecisionSetting::Bf16 { Precision::Bf16 } else { Precision::F32 }
         );
         train(&mut t, &rings, 600);
-        (psnr(eval_mse(&t.model, &rings, &pixels)), t.model.params.clone())
+        (psnr(eval_mse(t.model(), &rings, &pixels)), t.params().to_vec())
     };
     let (f32_db, f32_params) = run(PrecisionSetting::F32);
     let (bf16_db, bf16_params) = run(PrecisionSetting::Bf16);
@@ -293,17 +293,17 @@ fn a_bf16_run_resumes_in_f32_and_back_from_its_f32_checkpoint() {
     checkpoint::save(&path, &t, serde_json::Value::Null).unwrap();
     let (mut resumed, _) = checkpoint::load(&path).unwrap();
     assert_eq!(resumed.precision().precision, Precision::Bf16, "the checkpoint keeps the setting");
-    assert!(resumed.model.params.iter().zip(&t.model.params).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(resumed.params().iter().zip(t.params()).all(|(a, b)| a.to_bits() == b.to_bits()));
     resumed.set_precision(PrecisionSetting::F32);
-    assert_eq!((resumed.precision().precision, resumed.model.precision()), (Precision::F32, Precision::F32));
-    let before = resumed.model.params.clone();
+    assert_eq!((resumed.precision().precision, resumed.model().precision()), (Precision::F32, Precision::F32));
+    let before = resumed.params().to_vec();
     let loss = train(&mut resumed, &target, 20);
-    assert!(loss.is_finite() && resumed.model.params != before);
+    assert!(loss.is_finite() && resumed.params() != before);
     // And the other way: the continued run's f32 checkpoint trains on in bf16.
     checkpoint::save(&path, &resumed, serde_json::Value::Null).unwrap();
     let (mut back, _) = checkpoint::load(&path).unwrap();
     back.set_precision(PrecisionSetting::Bf16);
-    assert_eq!(back.model.precision(), Precision::Bf16);
+    assert_eq!(back.model().precision(), Precision::Bf16);
     assert!(train(&mut back, &target, 5).is_finite());
 }
 

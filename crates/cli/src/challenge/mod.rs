@@ -231,7 +231,7 @@ fn score_run(dir: &Path, name: &str, zooms: &[Zoom], grids: &Grids, quiet: bool)
     }
     crate::run::init_threads(config.threads)?;
     let started = Instant::now();
-    let model = &trainer.model;
+    let model = trainer.model();
     let points = grids.full.0 as f64 * grids.full.1 as f64;
     approxlab_engine::limits::check_memory(
         &format!("a score grid of {}x{}", grids.full.0, grids.full.1),
@@ -261,7 +261,7 @@ fn score_run(dir: &Path, name: &str, zooms: &[Zoom], grids: &Grids, quiet: bool)
         zoom_scores.push(ZoomScore { zoom: z.clone(), score });
     }
     let summary = Summary::read(dir).ok();
-    let steps = trainer.step;
+    let steps = trainer.steps_done();
     let samples = steps * config.train.batch as u64;
     let score = ScoreFile {
         name: name.to_string(),

@@ -560,7 +560,7 @@ impl Ctx<'_> {
         let window = Window::new(window[0], window[1], window[2], window[3]).map_err(|e| anyhow!("{e}"))?;
         let colormap = approxlab_view::Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
         let opts = RenderOptions { size: Some((480, 480)), window: Some(window), colormap, ..Default::default() };
-        let f = crate::run::model_fn(&trainer.model);
+        let f = crate::run::model_fn(trainer.model());
         let learned = render::render(data.as_ref(), &f, &opts)?;
         let truth_fn = |x: &[f32], out: &mut [f32]| {
             data.truth(x, out);

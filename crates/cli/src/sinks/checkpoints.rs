@@ -26,8 +26,8 @@ pub fn save_checkpoint(run: &Run, trainer: &Trainer, rng: &Rng, wall_s: f64) -> 
     let extra = json!({ "wall_s": wall_s });
     checkpoint::save_with_rng(&run.dir.join(CHECKPOINT), trainer, rng, extra.clone())?;
     let every = run.config.output.checkpoint_every;
-    if every > 0 && trainer.step.is_multiple_of(every) {
-        let numbered = run.dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.step));
+    if every > 0 && trainer.steps_done().is_multiple_of(every) {
+        let numbered = run.dir.join(format!("checkpoints/step-{:08}.safetensors", trainer.steps_done()));
         checkpoint::save_with_rng(&numbered, trainer, rng, extra)?;
         prune_numbered_checkpoints(&run.dir.join("checkpoints"), run.config.output.keep_checkpoints, run.start_step);
     }
@@ -53,10 +53,10 @@ impl Sink for Checkpoints {
 
     fn end(&mut self, run: &Run, end: &EndEvent) -> Result<()> {
         if end.status != RunStatus::Diverged {
-            return save_checkpoint(run, end.trainer, &end.trainer.rng, end.wall_s);
+            return save_checkpoint(run, end.trainer, end.trainer.data_rng(), end.wall_s);
         }
         let path = run.dir.join(CHECKPOINT);
-        let last = checkpoint::load(&path).ok().map_or("none".into(), |(t, _)| t.step.to_string());
+        let last = checkpoint::load(&path).ok().map_or("none".into(), |(t, _)| t.steps_done().to_string());
         let what = end.diverged.map_or("diverged".to_string(), |e| e.to_string());
         eprintln!("approxlab: {what}. The last good checkpoint is {} (step {last}).", path.display());
         Ok(())

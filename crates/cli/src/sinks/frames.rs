@@ -70,7 +70,7 @@ impl Frames {
         let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
         frames.handle = Some(std::thread::spawn(move || render_frames(rx, model, &config, data, size, colormap, &dir)));
         frames.sender = Some(tx);
-        if trainer.step == 0 {
+        if trainer.steps_done() == 0 {
             frames.submit(trainer, "step 0".into(), 0.0);
         }
         Ok(frames)
@@ -79,8 +79,8 @@ impl Frames {
     fn submit(&self, trainer: &Trainer, caption: String, progress: f32) {
         if let Some(tx) = &self.sender {
             let job = FrameJob {
-                step: trainer.step,
-                params: trainer.model.params.clone(),
+                step: trainer.steps_done(),
+                params: trainer.params().to_vec(),
                 caption,
                 progress,
                 losses: self.losses.clone(),

@@ -16,7 +16,7 @@ pub struct LivePage<'a> {
 
 impl<'a> LivePage<'a> {
     pub fn new(live: &'a LiveRun, trainer: &Trainer) -> LivePage<'a> {
-        LivePage { live, last_publish: Instant::now(), published_step: trainer.step, last_loss: None }
+        LivePage { live, last_publish: Instant::now(), published_step: trainer.steps_done(), last_loss: None }
     }
 }
 
@@ -33,10 +33,10 @@ impl Sink for LivePage<'_> {
                 lr: e.stats.lr,
                 samples_per_s: e.samples_per_s,
             };
-            self.live.publish(point, &e.trainer.model.params);
+            self.live.publish(point, e.trainer.params());
         }
         if self.live.frame_due() {
-            self.live.render_frame(e.step, &e.trainer.model.params);
+            self.live.render_frame(e.step, e.trainer.params());
         }
         Ok(())
     }
@@ -44,9 +44,10 @@ impl Sink for LivePage<'_> {
     /// The last steps' point, so that the page's loss curve ends where the run did.
     fn end(&mut self, _run: &Run, end: &EndEvent) -> Result<()> {
         let t = end.trainer;
-        if let (Some(loss), true) = (self.last_loss, self.published_step != t.step) {
-            let point = Point { step: t.step, wall_s: end.wall_s, loss, lr: t.lr(), samples_per_s: end.samples_per_s };
-            self.live.publish(point, &t.model.params);
+        if let (Some(loss), true) = (self.last_loss, self.published_step != t.steps_done()) {
+            let point =
+                Point { step: t.steps_done(), wall_s: end.wall_s, loss, lr: t.lr(), samples_per_s: end.samples_per_s };
+            self.live.publish(point, t.params());
         }
         Ok(())
     }

@@ -40,14 +40,14 @@ impl Sink for MetricsLog {
             self.write(line)?;
         }
         if out.eval_every > 0 && step.is_multiple_of(out.eval_every) {
-            let m = evaluate(&e.trainer.model, run.data.as_ref())?;
+            let m = evaluate(e.trainer.model(), run.data.as_ref())?;
             self.write(json!({"step": step, "wall_s": e.wall_s, "eval": m}))?;
         }
         Ok(())
     }
 
     fn end(&mut self, _run: &Run, end: &EndEvent) -> Result<()> {
-        let (step, wall_s) = (end.trainer.step, end.wall_s);
+        let (step, wall_s) = (end.trainer.steps_done(), end.wall_s);
         self.write(json!({"step": step, "wall_s": wall_s, "eval": end.summary.eval}))?;
         if let Some(test) = &end.summary.test {
             self.write(json!({"step": step, "wall_s": wall_s, "test": test}))?;

@@ -20,7 +20,7 @@ impl ProgressBarSink {
         };
         let bar = ProgressBar::new(length);
         bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
-        bar.set_position(if run.budget.steps.is_some() { trainer.step } else { 0 });
+        bar.set_position(if run.budget.steps.is_some() { trainer.steps_done() } else { 0 });
         ProgressBarSink { bar }
     }
 }
