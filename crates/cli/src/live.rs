@@ -315,14 +315,7 @@ impl Lab for CliLab {
     }
 
     fn scene_runs(&self, name: &str) -> Result<usize> {
-        let presets = crate::scenes::live_presets(self.mnist_dir().as_deref());
-        match presets.iter().find(|s| s.name == name) {
-            Some(scene) => Ok(scene.models().len()),
-            None => {
-                let names: Vec<&str> = presets.iter().map(|s| s.name).collect();
-                bail!("scene '{name}': not a preset of the page; expected one of {}", names.join(", "))
-            }
-        }
+        Ok(crate::scenes::live_preset(name, self.mnist_dir().as_deref())?.models().len())
     }
 
     fn start_scene(&self, ids: &[String], name: &str, full: bool) -> Result<Vec<Arc<LiveRun>>> {

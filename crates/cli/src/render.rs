@@ -172,10 +172,10 @@ pub fn neurons_drawable(data: &dyn Dataset) -> Result<()> {
 /// The neurons' view of `model` on `data` over `window` (2-D scalar fields; the whole domain when `None`).
 pub fn render_neurons(data: &dyn Dataset, model: &approxlab_engine::Model, window: Option<Window>) -> Result<RgbImage> {
     neurons_drawable(data)?;
-    // The widest layer sets the tile size (the output layer's rows count too: never the widest that matters).
-    let widest = model.param_tensors().iter().filter(|t| t.name.ends_with(".weight")).map(|t| t.shape[0]).max();
-    let units = widest.unwrap_or(0).max(model.encoded_dims());
     let domain = data.domain();
+    // The widest layer sets the tile size: one point through the model tells every layer's width.
+    let centre: Vec<f32> = domain.iter().map(|(lo, hi)| ((lo + hi) / 2.0) as f32).collect();
+    let units = model.neurons(&centre).map_err(|e| anyhow!("{e}"))?.iter().map(|l| l.units).max().unwrap_or(0);
     let (grid, points) = if data.input_dims() == 1 {
         let grid = approxlab_view::NeuronGrid::for_units(1, units, 1.0);
         let (x0, x1, n) = (domain[0].0, domain[0].1, grid.points());

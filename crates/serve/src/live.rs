@@ -321,12 +321,10 @@ impl LiveRun {
     /// For a viewer that just asked for the neurons' view: renders it from the latest weights, off the training
     /// threads, when there is none yet or the run stands still (a training run renders it with its next frame).
     pub fn render_neurons_if_stale(&self) {
+        let missing = self.neurons.borrow().is_none();
         let idle = self.is_paused() || self.is_finished();
-        let stale =
-            self.neurons.borrow().is_none() || self.neurons_step.load(Ordering::Relaxed) < lock(&self.snapshot).step;
-        if !(stale && (idle || self.neurons.borrow().is_none()))
-            || self.rendering_neurons_on_demand.swap(true, Ordering::AcqRel)
-        {
+        let behind = self.neurons_step.load(Ordering::Relaxed) < lock(&self.snapshot).step;
+        if !(missing || idle && behind) || self.rendering_neurons_on_demand.swap(true, Ordering::AcqRel) {
             return;
         }
         let start = Instant::now();

@@ -361,14 +361,20 @@ pub fn live_presets(mnist: Option<&Path>) -> Vec<&'static Scene> {
         .collect()
 }
 
+/// The preset `name`, or a one-line error listing the presets.
+pub fn live_preset(name: &str, mnist: Option<&Path>) -> Result<&'static Scene> {
+    let presets = live_presets(mnist);
+    presets.iter().find(|s| s.name == name).copied().ok_or_else(|| {
+        let names: Vec<&str> = presets.iter().map(|s| s.name).collect();
+        anyhow!("scene '{name}': not a preset of the page; expected one of {}", names.join(", "))
+    })
+}
+
 /// The run configs of a scene for the live page, exactly as `approxlab scene NAME [--quick]` trains them
 /// (comparisons sized to the same parameter count, on the first model's data), labelled by model. Image scenes
 /// learn the generated test card, written to `out/assets/`.
 pub fn live_configs(name: &str, quick: bool, out: &Path, mnist: Option<&Path>) -> Result<Vec<(String, RunConfig)>> {
-    let scene = live_presets(mnist).into_iter().find(|s| s.name == name).ok_or_else(|| {
-        let names: Vec<&str> = live_presets(mnist).iter().map(|s| s.name).collect();
-        anyhow!("scene '{name}': not a preset of the page; expected one of {}", names.join(", "))
-    })?;
+    let scene = live_preset(name, mnist)?;
     let opts = SceneOptions {
         quick,
         out: out.to_path_buf(),
