@@ -1,6 +1,7 @@
 //! The run configuration: one TOML file (`--config`), overridden by flags, shown by `--print-config` and saved as
 //! the run's `config.toml`.
 
+use crate::parts;
 use crate::samplers::SamplerSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use approxlab_data::DataSpec;
@@ -9,6 +10,7 @@ use approxlab_engine::head::Head;
 use approxlab_engine::loss::Loss;
 use approxlab_engine::network::NetworkConfig;
 use approxlab_engine::optimizer::OptimizerConfig;
+use approxlab_engine::parts::Part;
 use approxlab_engine::precision::PrecisionSetting;
 use approxlab_engine::schedule::Schedule;
 use approxlab_engine::{ModelConfig, TrainConfig};
@@ -220,9 +222,7 @@ pub struct ConfigFlags {
     /// TOML config file; flags override its keys.
     #[arg(long, short = 'c', value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
-    /// mandelbrot[:smooth|periodic] | image:PATH | curve:NAME_OR_EXPR | curve:csv:PATH | surface:sphere|shell|torus |
-    /// mnist:DIR | csv:PATH
-    #[arg(long, value_name = "DATA")]
+    #[arg(long, value_name = "DATA", help = approxlab_data::spec_usages())]
     pub data: Option<String>,
     /// Input columns of a csv: data set, e.g. "x,y" or "0-3" (default: all but the targets)
     #[arg(long, value_name = "COLS")]
@@ -233,36 +233,28 @@ pub struct ConfigFlags {
     /// regression | classification, for a csv: data set
     #[arg(long)]
     pub task: Option<String>,
-    /// identity | taylor:N | fourier:N | fourier-series:N | gaussian:M:SIGMA | positional:L | hashgrid[:L:F:T:B:R]
-    #[arg(long, value_name = "ENC")]
+    #[arg(long, value_name = "ENC", help = parts::help::<EncodingConfig>())]
     pub encoding: Option<String>,
-    /// mlp:DEPTHxWIDTH[:ACT] | skip:DEPTHxWIDTH[:ACT] | siren:DEPTHxWIDTH[:OMEGA] | linear
-    #[arg(long, value_name = "NET")]
+    #[arg(long, value_name = "NET", help = format!("{}; ACT: {}", parts::help::<NetworkConfig>(), approxlab_engine::parts::usages::<approxlab_engine::activation::Activation>()))]
     pub network: Option<String>,
-    /// Output head: tanh01 | sigmoid | linear | softmax
-    #[arg(long)]
+    #[arg(long, help = format!("Output head (default: the data's): {}", parts::help::<Head>()))]
     pub head: Option<String>,
     /// Range the data domain is mapped to before the encoding, "LO,HI" (default: the encoding's)
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub input_range: Option<String>,
-    /// mse | l1 | huber[:DELTA] | cross_entropy
-    #[arg(long)]
+    #[arg(long, help = format!("Loss (default: cross_entropy after softmax, else mse): {}", parts::help::<Loss>()))]
     pub loss: Option<String>,
-    /// adam | adamw[:WEIGHT_DECAY] | sgd[:MOMENTUM]
-    #[arg(long)]
+    #[arg(long, help = parts::help::<OptimizerConfig>())]
     pub optimizer: Option<String>,
     /// Base learning rate
     #[arg(long)]
     pub lr: Option<f32>,
-    /// constant | step:EVERY:GAMMA | exp:GAMMA | cosine[:WARMUP[:MIN_LR]]
-    #[arg(long)]
+    #[arg(long, help = parts::help::<Schedule>())]
     pub schedule: Option<String>,
     /// Samples per step
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Where batches come from: uniform | error_field[:SHARE[:GRID]] (SHARE of each batch where the recent error is
-    /// largest, from a GRID-per-dimension field; default 0.9 and 256)
-    #[arg(long)]
+    #[arg(long, help = format!("Where batches come from: {}", approxlab_engine::parts::describe(SamplerSpec::FORMS, false)))]
     pub sampler: Option<String>,
     /// Clip the global gradient norm
     #[arg(long, value_name = "NORM")]
@@ -270,9 +262,7 @@ pub struct ConfigFlags {
     /// Learning-rate multiplier of trainable encodings (hash grids)
     #[arg(long, value_name = "SCALE")]
     pub encoding_lr_scale: Option<f32>,
-    /// Precision of the dense products: auto (bf16 where the CPU has bf16 dot products and oneDNN is installed) |
-    /// f32 | bf16
-    #[arg(long)]
+    #[arg(long, help = format!("Precision of the dense products: {}", parts::help::<PrecisionSetting>()))]
     pub precision: Option<String>,
     /// Budget in optimizer steps
     #[arg(long)]
@@ -383,65 +373,123 @@ pub fn resolve(flags: &ConfigFlags) -> Result<RunConfig> {
 /// [`resolve`] over a config given as text (`origin` names it in errors) instead of `flags.config`.
 pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<RunConfig> {
     let base = parse_config_text(text, origin)?;
-    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
-    let has = |section: &str, key: &str| raw.get(section).and_then(|m| m.get(key)).is_some();
-    let (file_sets_head, file_sets_loss, file_sets_batch) =
-        (has("model", "head"), has("train", "loss"), has("train", "batch"));
-    let batch_given =
-        file_sets_batch || flags.batch.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("train.batch"));
-    let head_given =
-        file_sets_head || flags.head.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("model.head"));
-    let loss_given =
-        file_sets_loss || flags.loss.is_some() || flags.set.iter().any(|s| s.trim_start().starts_with("train.loss"));
-    let mut root = to_value(&base);
-    let mut put = |key: &str, value: toml::Value| set_path(&mut root, key, value);
+    let file: toml::Table = toml::from_str(text).unwrap_or_default();
+    let mut layers = Layers { merged: to_value(&base), given: toml::Value::Table(file) };
+    put_part_flags(&mut layers, flags)?;
+    put_value_flags(&mut layers, flags)?;
+    for s in &flags.set {
+        let (key, raw) =
+            s.split_once('=').ok_or_else(|| anyhow!("--set '{s}': expected KEY=VALUE such as data.depth=500"))?;
+        layers.put(key.trim(), parse_toml_value(raw.trim()))?;
+    }
+    let one_line = |e: toml::de::Error| anyhow!("config: {}", e.message().trim().replace('\n', "; "));
+    let mut config: RunConfig = layers.merged.try_into().map_err(one_line)?;
+    let given: Given = layers.given.try_into().map_err(one_line)?;
+    apply_data_defaults(&mut config, &given);
+    validate(&config)?;
+    Ok(config)
+}
+
+/// The config being merged (defaults, file, flags, `--set`) and, beside it, only what the user wrote: the file's own
+/// keys, every flag and every `--set`, so that defaults which depend on the data apply where nothing was given.
+struct Layers {
+    merged: toml::Value,
+    given: toml::Value,
+}
+
+impl Layers {
+    fn put(&mut self, key: &str, value: toml::Value) -> Result<()> {
+        set_path(&mut self.given, key, value.clone())?;
+        set_path(&mut self.merged, key, value)
+    }
+
+    fn put_part<P: Part + Serialize>(&mut self, key: &str, flag: &str, spec: &Option<String>) -> Result<()> {
+        match spec {
+            Some(spec) => {
+                self.put(key, to_value(&approxlab_engine::parts::parse_flag::<P>(flag, spec).map_err(|e| anyhow!(e))?))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The keys the user gave that a data set's defaults yield to, typed.
+#[derive(Debug, Default, Deserialize)]
+struct Given {
+    #[serde(default)]
+    model: GivenModel,
+    #[serde(default)]
+    train: GivenTrain,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GivenModel {
+    head: Option<Head>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GivenTrain {
+    loss: Option<Loss>,
+    batch: Option<usize>,
+}
+
+/// The data's head, its loss and its batch where the user chose none.
+fn apply_data_defaults(config: &mut RunConfig, given: &Given) {
+    let data_head = default_head(&config.data);
+    config.model.head = match (given.model.head, data_head, given.train.loss) {
+        (Some(head), _, _) => head,
+        // A classifier trained with another loss than cross-entropy (say MSE on one-hot targets) needs outputs in
+        // [0, 1] but not a softmax, which only cross-entropy may follow.
+        (None, Head::Softmax, Some(loss)) if loss != Loss::CrossEntropy => Head::Sigmoid,
+        (None, head, _) => head,
+    };
+    if given.train.loss.is_none() && config.model.head == Head::Softmax {
+        config.train.loss = Loss::CrossEntropy;
+    }
+    if given.train.batch.is_none() && data_head == Head::Softmax {
+        config.train.batch = CLASSIFICATION_BATCH;
+    }
+}
+
+/// The flags that name a data set or a model part.
+fn put_part_flags(layers: &mut Layers, flags: &ConfigFlags) -> Result<()> {
     if let Some(spec) = &flags.data_spec {
-        put("data", to_value(spec))?;
+        layers.put("data", to_value(spec))?;
     }
     if let Some(d) = &flags.data {
-        put("data", to_value(&DataSpec::parse(d).map_err(|e| anyhow!("--data: {e}"))?))?;
+        layers.put("data", to_value(&DataSpec::parse(d).map_err(|e| anyhow!("--data: {e}"))?))?;
     }
     for (key, value) in [("inputs", &flags.inputs), ("targets", &flags.targets)] {
         if let Some(cols) = value {
             let items = cols.split(',').map(|c| toml::Value::String(c.trim().to_string())).collect();
-            put(&format!("data.{key}"), toml::Value::Array(items))?;
+            layers.put(&format!("data.{key}"), toml::Value::Array(items))?;
         }
     }
     if let Some(task) = &flags.task {
-        put("data.task", toml::Value::String(task.trim().to_string()))?;
+        layers.put("data.task", toml::Value::String(task.trim().to_string()))?;
     }
-    if let Some(e) = &flags.encoding {
-        put("model.encoding", to_value(&EncodingConfig::parse(e).map_err(|e| anyhow!("--encoding: {e}"))?))?;
-    }
-    if let Some(n) = &flags.network {
-        put("model.network", to_value(&NetworkConfig::parse(n).map_err(|e| anyhow!("--network: {e}"))?))?;
-    }
-    if let Some(h) = &flags.head {
-        put("model.head", to_value(&Head::parse(h).map_err(|e| anyhow!("--head: {e}"))?))?;
-    }
+    layers.put_part::<EncodingConfig>("model.encoding", "--encoding", &flags.encoding)?;
+    layers.put_part::<NetworkConfig>("model.network", "--network", &flags.network)?;
+    layers.put_part::<Head>("model.head", "--head", &flags.head)?;
     if let Some(r) = &flags.input_range {
         let parsed: Option<Vec<f32>> = r.split(',').map(|v| v.trim().parse().ok()).collect();
         match parsed.as_deref() {
-            Some([lo, hi]) if lo < hi => put("model.input_range", to_value(&[*lo, *hi]))?,
+            Some([lo, hi]) if lo < hi => layers.put("model.input_range", to_value(&[*lo, *hi]))?,
             _ => bail!("--input-range: expected LO,HI with LO < HI such as -1,1, got '{r}'"),
         }
     }
-    if let Some(l) = &flags.loss {
-        put("train.loss", to_value(&Loss::parse(l).map_err(|e| anyhow!("--loss: {e}"))?))?;
-    }
-    if let Some(o) = &flags.optimizer {
-        put("train.optimizer", to_value(&OptimizerConfig::parse(o).map_err(|e| anyhow!("--optimizer: {e}"))?))?;
-    }
-    if let Some(s) = &flags.schedule {
-        put("train.schedule", to_value(&Schedule::parse(s).map_err(|e| anyhow!("--schedule: {e}"))?))?;
-    }
+    layers.put_part::<Loss>("train.loss", "--loss", &flags.loss)?;
+    layers.put_part::<OptimizerConfig>("train.optimizer", "--optimizer", &flags.optimizer)?;
+    layers.put_part::<Schedule>("train.schedule", "--schedule", &flags.schedule)?;
+    layers.put_part::<PrecisionSetting>("train.precision", "--precision", &flags.precision)?;
     if let Some(sampler) = &flags.sampler {
-        put("sampler", to_value(&SamplerSpec::parse(sampler).map_err(|e| anyhow!("--sampler: {e}"))?))?;
+        layers.put("sampler", to_value(&SamplerSpec::parse(sampler).map_err(|e| anyhow!("--sampler: {e}"))?))?;
     }
-    if let Some(p) = &flags.precision {
-        let setting: PrecisionSetting = p.parse().map_err(|e| anyhow!("--precision: {e}"))?;
-        put("train.precision", to_value(&setting))?;
-    }
+    Ok(())
+}
+
+/// The flags that set one number or string.
+fn put_value_flags(layers: &mut Layers, flags: &ConfigFlags) -> Result<()> {
     let floats = [
         ("train.lr", flags.lr.map(f64::from)),
         ("train.clip_grad_norm", flags.clip_grad_norm.map(f64::from)),
@@ -456,7 +504,7 @@ pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<Run
                     key.rsplit('.').next().unwrap_or(key).replace('_', "-")
                 );
             }
-            put(key, toml::Value::Float(v))?;
+            layers.put(key, toml::Value::Float(v))?;
         }
     }
     let ints = [
@@ -472,7 +520,7 @@ pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<Run
     for (key, v) in ints {
         if let Some(v) = v {
             let v = i64::try_from(v).map_err(|_| anyhow!("{key}: {v} is too large"))?;
-            put(key, toml::Value::Integer(v))?;
+            layers.put(key, toml::Value::Integer(v))?;
         }
     }
     let strings = [
@@ -484,32 +532,10 @@ pub fn resolve_text(text: &str, origin: &str, flags: &ConfigFlags) -> Result<Run
     ];
     for (key, v) in strings {
         if let Some(v) = v {
-            put(key, toml::Value::String(v))?;
+            layers.put(key, toml::Value::String(v))?;
         }
     }
-    for s in &flags.set {
-        let (key, raw) =
-            s.split_once('=').ok_or_else(|| anyhow!("--set '{s}': expected KEY=VALUE such as data.depth=500"))?;
-        put(key.trim(), parse_toml_value(raw.trim()))?;
-    }
-    let mut config: RunConfig =
-        root.try_into().map_err(|e: toml::de::Error| anyhow!("config: {}", e.message().trim().replace('\n', "; ")))?;
-    if !head_given {
-        config.model.head = default_head(&config.data);
-        // A classifier trained with another loss than cross-entropy (say MSE on one-hot targets) needs outputs in
-        // [0, 1] but not a softmax, which only cross-entropy may follow.
-        if config.model.head == Head::Softmax && loss_given && config.train.loss != Loss::CrossEntropy {
-            config.model.head = Head::Sigmoid;
-        }
-    }
-    if !loss_given && config.model.head == Head::Softmax {
-        config.train.loss = Loss::CrossEntropy;
-    }
-    if !batch_given && default_head(&config.data) == Head::Softmax {
-        config.train.batch = CLASSIFICATION_BATCH;
-    }
-    validate(&config)?;
-    Ok(config)
+    Ok(())
 }
 
 /// The default batch of classification data (MNIST, CSV classes): small enough for many updates per epoch. With

@@ -2,11 +2,18 @@
 //! own and publish into a [`LiveRun`], and the renderers of `render.rs` draw them.
 
 use crate::config::{self, ConfigFlags, RunConfig};
+use crate::parts;
 use crate::queue::RunQueue;
 use crate::render::{self, RenderOptions};
 use crate::run;
 use anyhow::{anyhow, bail, Context, Result};
 use approxlab_data::{DataSpec, Dataset, ImageSpec, Kind, MnistSpec, NAMED_CURVES};
+use approxlab_engine::encoding::EncodingConfig;
+use approxlab_engine::head::Head;
+use approxlab_engine::loss::Loss;
+use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::optimizer::OptimizerConfig;
+use approxlab_engine::schedule::Schedule;
 use approxlab_engine::Model;
 use approxlab_serve::{AppState, Frame, Lab, LiveRun, RunView};
 use approxlab_view::{Colormap, RgbImage, Window};
@@ -287,13 +294,12 @@ impl Lab for CliLab {
             .collect();
         json!({
             "data": data,
-            "encoding": ["identity", "fourier:8", "fourier:16", "fourier:32", "taylor:8", "gaussian:128:10",
-                         "positional:8", "hashgrid", "fourier-series:8"],
-            "network": ["mlp:4x64", "mlp:4x128", "mlp:4x256", "mlp:6x64:gelu", "skip:6x64", "siren:4x64", "linear"],
-            "head": ["", "tanh01", "sigmoid", "linear", "softmax"],
-            "loss": ["", "mse", "l1", "huber", "cross_entropy"],
-            "optimizer": ["adam", "adamw", "sgd:0.9"],
-            "schedule": ["constant", "step:1000:0.5", "exp:0.999", "cosine"],
+            "encoding": parts::examples::<EncodingConfig>(),
+            "network": parts::examples::<NetworkConfig>(),
+            "head": std::iter::once("").chain(parts::examples::<Head>()).collect::<Vec<_>>(),
+            "loss": std::iter::once("").chain(parts::examples::<Loss>()).collect::<Vec<_>>(),
+            "optimizer": parts::examples::<OptimizerConfig>(),
+            "schedule": parts::examples::<Schedule>(),
             "defaults": {
                 "data": "mandelbrot", "encoding": "fourier:16", "network": "mlp:4x64", "head": "", "loss": "",
                 "optimizer": "adam", "lr": 0.003, "schedule": "step:1000:0.5", "batch": 2048, "steps": 3000,

@@ -7,6 +7,7 @@ mod config;
 mod controls;
 mod live;
 mod media;
+mod parts;
 mod progress;
 mod queue;
 mod render;
@@ -142,6 +143,13 @@ enum Command {
     Scenes(scenes::ScenesArgs),
     /// Run one scene of the video (a run or a comparison) into report/NAME/ and update report/index.html
     Scene(Box<scenes::SceneArgs>),
+    /// List the choices of every part of a run: data, encodings, networks, activations, heads, losses, optimizers,
+    /// schedules, samplers, precisions
+    Parts {
+        /// As the README's Markdown table
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -369,6 +377,10 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Challenge(args) => challenge::run(&args),
         Command::Scenes(args) => scenes::scenes(&args),
         Command::Scene(args) => scenes::scene(&args),
+        Command::Parts { markdown } => {
+            print!("{}", if markdown { parts::markdown_table() } else { parts::plain_listing() });
+            Ok(0)
+        }
     }
 }
 

@@ -59,7 +59,7 @@ pub use mnist::{
     read_idx, Idx, IdxError, MnistDataset, MnistNormalize, MnistSpec, MNIST_FILES, MNIST_MEAN, MNIST_STD,
     MNIST_VALIDATION,
 };
-pub use spec::DataSpec;
+pub use spec::{spec_usages, DataSpec, FORMS as DATA_FORMS};
 pub use surface::{SurfaceDataset, SurfaceShape, SurfaceSpec};
 pub use table::{Column, Columns, HeaderMode, TableDataset, TableSpec, TableTask, MAX_CLASSES, TABLE_VALIDATION};
 

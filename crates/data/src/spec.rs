@@ -10,8 +10,28 @@ use crate::surface::{SurfaceDataset, SurfaceShape, SurfaceSpec};
 use crate::table::{TableDataset, TableSpec};
 use crate::{DataError, Dataset};
 
-const KNOWN_FORMS: &str = "mandelbrot, mandelbrot:smooth, mandelbrot:periodic, image:PATH, curve:NAME_OR_EXPR, \
-                           curve:csv:PATH, surface:sphere, surface:shell, surface:torus, mnist:DIR, csv:PATH";
+/// Every command-line form of a data set, with a few words on it: the parser's error, the CLI's help and the
+/// README's table list these.
+pub const FORMS: &[(&str, &str)] = &[
+    ("mandelbrot[:smooth|periodic]", "computed in f64"),
+    ("image:PATH", "PNG or JPEG, gray or RGB"),
+    ("curve:NAME_OR_EXPR", "a named curve or any expression in x"),
+    ("curve:csv:PATH", "x,y rows"),
+    ("surface:sphere|shell|torus", ""),
+    ("mnist:DIR", "the four IDX files"),
+    ("csv:PATH", "a table, with --inputs, --targets, --task"),
+];
+
+/// The forms of [`FORMS`], comma-separated, with a choice of names spelled out (`surface:sphere, surface:shell`).
+pub fn spec_usages() -> String {
+    let spell_out = |usage: &str| match usage.split_once(':') {
+        Some((kind, names)) if names.contains('|') && !names.contains('[') => {
+            names.split('|').map(|name| format!("{kind}:{name}")).collect::<Vec<_>>().join(", ")
+        }
+        _ => usage.to_string(),
+    };
+    FORMS.iter().map(|(usage, _)| spell_out(usage)).collect::<Vec<_>>().join(", ")
+}
 
 /// A data set description, as found in a TOML config (`kind = "..."` plus the fields of the
 /// variant's spec) or given on the command line (see [`DataSpec::parse`]).
@@ -89,7 +109,7 @@ impl DataSpec {
                 Some(path) if !path.is_empty() => Ok(DataSpec::Table(TableSpec::new(path))),
                 _ => Err(missing("the file", "csv:PATH")),
             },
-            _ => Err(DataError::UnknownKind { given: s.to_string(), known: KNOWN_FORMS.to_string() }),
+            _ => Err(DataError::UnknownKind { given: s.to_string(), known: spec_usages() }),
         }
     }
 

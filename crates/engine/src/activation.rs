@@ -1,6 +1,7 @@
 //! Element-wise activations, fused with the bias add of the layer that precedes them.
 
 use crate::error::{EngineError, Result};
+use crate::parts::{self, Form, Part};
 use crate::simd::{self, multiversion};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,58 @@ pub enum Activation {
     Identity,
 }
 
-pub const NAMES: &str = "relu, leaky_relu[(slope)], gelu, tanh, sigmoid, sine[(omega)], identity";
+impl Part for Activation {
+    const KIND: &'static str = "activation";
+    const FORMS: &'static [Form] = &[
+        Form::new("relu", "relu", &["relu"], ""),
+        Form::new("leaky_relu", "leaky_relu[(SLOPE)]", &["leaky_relu", "leaky_relu(0.1)"], "default slope 0.01")
+            .aliases(&["leakyrelu"]),
+        Form::new("gelu", "gelu", &["gelu"], ""),
+        Form::new("tanh", "tanh", &["tanh"], ""),
+        Form::new("sigmoid", "sigmoid", &["sigmoid"], ""),
+        Form::new("sine", "sine[(OMEGA)]", &["sine", "sine(30)"], "sin(OMEGA z), default omega 1").aliases(&["sin"]),
+        Form::new("identity", "identity", &["identity"], "").aliases(&["linear", "none"]),
+    ];
+
+    /// An activation's one argument comes in parentheses (`leaky_relu(0.1)`), since the network's form already
+    /// uses `:`; [`Activation::from_str`] reads it and gives it here as the only argument.
+    fn from_form(form: &Form, args: &[&str]) -> Result<Self> {
+        let arg = match args {
+            [] => None,
+            [a] => Some(a.parse::<f32>().map_err(|_| {
+                EngineError::config("activation", format!("'{}': argument '{a}' is not a number", form.name))
+            })?),
+            _ => return Err(EngineError::config("activation", format!("'{}' takes one argument", form.name))),
+        };
+        if arg.is_some_and(|v| !v.is_finite()) {
+            return Err(EngineError::config("activation", format!("'{}': argument must be finite", form.name)));
+        }
+        let no_arg = |a: Activation| match arg {
+            None => Ok(a),
+            Some(_) => Err(EngineError::config("activation", format!("'{}' takes no argument", form.name))),
+        };
+        match form.name {
+            "relu" => no_arg(Activation::Relu),
+            "leaky_relu" => match arg.unwrap_or(0.01) {
+                // The backward pass reads the slope's side from the output's sign, which needs a slope >= 0.
+                s if s < 0.0 => {
+                    Err(EngineError::config("activation", format!("'{}': slope must be >= 0, got {s}", form.name)))
+                }
+                s => Ok(Activation::LeakyRelu(s)),
+            },
+            "gelu" => no_arg(Activation::Gelu),
+            "tanh" => no_arg(Activation::Tanh),
+            "sigmoid" => no_arg(Activation::Sigmoid),
+            "sine" => Ok(Activation::Sine(arg.unwrap_or(1.0))),
+            "identity" => no_arg(Activation::Identity),
+            _ => Err(parts::unlisted::<Self>(form)),
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        s.parse()
+    }
+}
 
 impl FromStr for Activation {
     type Err = EngineError;
@@ -34,36 +86,11 @@ impl FromStr for Activation {
                         format!("'{s}' has an unclosed parenthesis; expected e.g. leaky_relu(0.01)"),
                     )
                 })?;
-                let v: f32 = inner.trim().parse().map_err(|_| {
-                    EngineError::config("activation", format!("'{s}': argument '{inner}' is not a number"))
-                })?;
-                if !v.is_finite() {
-                    return Err(EngineError::config("activation", format!("'{s}': argument must be finite")));
-                }
-                (n.trim(), Some(v))
+                (n.trim(), Some(inner.trim()))
             }
             None => (s, None),
         };
-        let no_arg = |a: Activation| match arg {
-            None => Ok(a),
-            Some(_) => Err(EngineError::config("activation", format!("'{name}' takes no argument"))),
-        };
-        match name.replace('-', "_").to_ascii_lowercase().as_str() {
-            "relu" => no_arg(Activation::Relu),
-            "leaky_relu" | "leakyrelu" => match arg.unwrap_or(0.01) {
-                // The backward pass reads the slope's side from the output's sign, which needs a slope >= 0.
-                s if s < 0.0 => {
-                    Err(EngineError::config("activation", format!("'{name}': slope must be >= 0, got {s}")))
-                }
-                s => Ok(Activation::LeakyRelu(s)),
-            },
-            "gelu" => no_arg(Activation::Gelu),
-            "tanh" => no_arg(Activation::Tanh),
-            "sigmoid" => no_arg(Activation::Sigmoid),
-            "sine" | "sin" => Ok(Activation::Sine(arg.unwrap_or(1.0))),
-            "identity" | "linear" | "none" => no_arg(Activation::Identity),
-            _ => Err(EngineError::config("activation", format!("unknown activation '{s}', expected one of: {NAMES}"))),
-        }
+        Activation::from_form(parts::find::<Activation>(name)?, arg.as_slice())
     }
 }
 

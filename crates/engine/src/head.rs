@@ -1,6 +1,7 @@
 //! Output heads: the fixed map from the network's raw outputs to predictions.
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
+use crate::parts::{self, Form, Part};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -18,19 +19,30 @@ pub enum Head {
 
 const CHUNK_ROWS: usize = 256;
 
-impl Head {
-    pub const NAMES: &'static str = "tanh01, sigmoid, linear, softmax";
+impl Part for Head {
+    const KIND: &'static str = "head";
+    const FORMS: &'static [Form] = &[
+        Form::new("tanh01", "tanh01", &["tanh01"], "(tanh + 1) / 2, the video's"),
+        Form::new("sigmoid", "sigmoid", &["sigmoid"], ""),
+        Form::new("linear", "linear", &["linear"], "").aliases(&["identity"]),
+        Form::new("softmax", "softmax", &["softmax"], "classes"),
+    ];
 
+    fn from_form(form: &Form, args: &[&str]) -> Result<Head> {
+        parts::no_args::<Head>(form, args)?;
+        Ok(match form.name {
+            "tanh01" => Head::Tanh01,
+            "sigmoid" => Head::Sigmoid,
+            "linear" => Head::Linear,
+            "softmax" => Head::Softmax,
+            _ => return Err(parts::unlisted::<Head>(form)),
+        })
+    }
+}
+
+impl Head {
     pub fn parse(s: &str) -> Result<Head> {
-        match s.trim() {
-            "tanh01" => Ok(Head::Tanh01),
-            "sigmoid" => Ok(Head::Sigmoid),
-            "linear" | "identity" => Ok(Head::Linear),
-            "softmax" => Ok(Head::Softmax),
-            other => {
-                Err(EngineError::config("head", format!("unknown head '{other}', expected one of: {}", Head::NAMES)))
-            }
-        }
+        <Head as Part>::parse(s)
     }
 
     pub fn name(self) -> &'static str {

@@ -18,6 +18,7 @@ pub mod loss;
 pub mod model;
 pub mod network;
 pub mod optimizer;
+pub mod parts;
 pub mod rows;
 pub mod schedule;
 mod simd;

@@ -2,6 +2,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::head::softmax_row;
+use crate::parts::{self, Form, Part};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -25,28 +26,51 @@ fn one() -> f32 {
     1.0
 }
 
-impl Loss {
-    pub const NAMES: &'static str = "mse, l1, huber[:DELTA], cross_entropy";
+impl Part for Loss {
+    const KIND: &'static str = "loss";
+    const FORMS: &'static [Form] = &[
+        Form::new("mse", "mse", &["mse"], ""),
+        Form::new("l1", "l1", &["l1"], ""),
+        Form::new("huber", "huber[:DELTA]", &["huber", "huber:0.1"], "default delta 1"),
+        Form::new("cross_entropy", "cross_entropy", &["cross_entropy"], "from logits, after a softmax head")
+            .aliases(&["ce"]),
+    ];
 
-    pub fn parse(s: &str) -> Result<Loss> {
-        let (name, arg) = s.split_once(':').map_or((s, None), |(n, a)| (n, Some(a)));
-        match (name.trim(), arg) {
-            ("mse", None) => Ok(Loss::Mse),
-            ("l1", None) => Ok(Loss::L1),
-            ("huber", a) => {
-                let delta = match a {
+    fn from_form(form: &Form, args: &[&str]) -> Result<Loss> {
+        let loss = match (form.name, args) {
+            ("huber", [] | [_]) => {
+                let delta = match args.first() {
                     Some(a) => a
                         .parse()
                         .map_err(|_| EngineError::config("loss", format!("huber delta must be a number, got '{a}'")))?,
                     None => 1.0,
                 };
-                let l = Loss::Huber { delta };
-                l.validate()?;
-                Ok(l)
+                Loss::Huber { delta }
             }
-            ("cross_entropy" | "ce", None) => Ok(Loss::CrossEntropy),
-            _ => Err(EngineError::config("loss", format!("unknown loss '{s}', expected one of: {}", Loss::NAMES))),
-        }
+            ("huber", _) => {
+                return Err(EngineError::config(
+                    "loss huber",
+                    format!("takes one argument (huber:DELTA), got {}", args.len()),
+                ))
+            }
+            (name, _) => {
+                parts::no_args::<Loss>(form, args)?;
+                match name {
+                    "mse" => Loss::Mse,
+                    "l1" => Loss::L1,
+                    "cross_entropy" => Loss::CrossEntropy,
+                    _ => return Err(parts::unlisted::<Loss>(form)),
+                }
+            }
+        };
+        loss.validate()?;
+        Ok(loss)
+    }
+}
+
+impl Loss {
+    pub fn parse(s: &str) -> Result<Loss> {
+        <Loss as Part>::parse(s)
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Optimizers over the model's flat parameter vector, with parameter groups that scale the learning rate.
 
 use crate::error::{EngineError, Result};
+use crate::parts::{self, Form, Part};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -59,35 +60,50 @@ impl Default for OptimizerConfig {
     }
 }
 
-impl OptimizerConfig {
-    pub const FORMS: &'static str = "adam, adamw[:WEIGHT_DECAY], sgd[:MOMENTUM]";
+impl Part for OptimizerConfig {
+    const KIND: &'static str = "optimizer";
+    const FORMS: &'static [Form] = &[
+        Form::new("adam", "adam", &["adam"], ""),
+        Form::new("adamw", "adamw[:WEIGHT_DECAY]", &["adamw", "adamw:0.01"], "decoupled weight decay"),
+        Form::new("sgd", "sgd[:MOMENTUM]", &["sgd:0.9", "sgd:0"], "heavy-ball momentum, default 0.9"),
+    ];
 
-    pub fn parse(s: &str) -> Result<Self> {
-        let (name, arg) = s.split_once(':').map_or((s.trim(), None), |(n, a)| (n.trim(), Some(a.trim())));
-        let num = |a: &str, what: &str| -> Result<f32> {
-            a.parse().map_err(|_| EngineError::config("optimizer", format!("{what} must be a number, got '{a}'")))
+    fn from_form(form: &Form, args: &[&str]) -> Result<Self> {
+        let num = |what: &str| -> Result<Option<f32>> {
+            match args {
+                [] => Ok(None),
+                [a] => a
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| EngineError::config("optimizer", format!("{what} must be a number, got '{a}'"))),
+                _ => Err(EngineError::config(
+                    format!("optimizer {}", form.name),
+                    format!("takes one argument ({}), got {}", form.usage, args.len()),
+                )),
+            }
         };
-        let cfg = match (name, arg) {
-            ("adam", None) => OptimizerConfig::default(),
-            ("adamw", a) => OptimizerConfig::AdamW {
+        let cfg = match form.name {
+            "adam" => {
+                parts::no_args::<Self>(form, args)?;
+                OptimizerConfig::default()
+            }
+            "adamw" => OptimizerConfig::AdamW {
                 beta1: beta1(),
                 beta2: beta2(),
                 eps: adam_eps(),
-                weight_decay: a.map(|a| num(a, "weight decay")).transpose()?.unwrap_or(adamw_decay()),
+                weight_decay: num("weight decay")?.unwrap_or(adamw_decay()),
             },
-            ("sgd", a) => OptimizerConfig::Sgd {
-                momentum: a.map(|a| num(a, "momentum")).transpose()?.unwrap_or(momentum()),
-                weight_decay: 0.0,
-            },
-            _ => {
-                return Err(EngineError::config(
-                    "optimizer",
-                    format!("unknown optimizer '{s}', expected one of: {}", Self::FORMS),
-                ))
-            }
+            "sgd" => OptimizerConfig::Sgd { momentum: num("momentum")?.unwrap_or(momentum()), weight_decay: 0.0 },
+            _ => return Err(parts::unlisted::<Self>(form)),
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+impl OptimizerConfig {
+    pub fn parse(s: &str) -> Result<Self> {
+        <Self as Part>::parse(s)
     }
 
     pub fn validate(&self) -> Result<()> {

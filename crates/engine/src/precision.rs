@@ -4,6 +4,7 @@
 
 use crate::linalg::{with_scratch, Op};
 use crate::onednn;
+use crate::parts::{self, Form, Part};
 use serde::{Deserialize, Serialize};
 
 /// `train.precision`: what the user asked for.
@@ -17,15 +18,34 @@ pub enum PrecisionSetting {
     Bf16,
 }
 
+impl Part for PrecisionSetting {
+    const KIND: &'static str = "precision";
+    const FORMS: &'static [Form] = &[
+        Form::new(
+            "auto",
+            "auto",
+            &["auto"],
+            "bf16 products where the CPU has bf16 dot products and oneDNN is installed, else f32",
+        ),
+        Form::new("f32", "f32", &["f32"], ""),
+        Form::new("bf16", "bf16", &["bf16"], "products in bf16, f32 elsewhere"),
+    ];
+
+    fn from_form(form: &Form, args: &[&str]) -> crate::error::Result<Self> {
+        parts::no_args::<Self>(form, args)?;
+        Ok(match form.name {
+            "auto" => PrecisionSetting::Auto,
+            "f32" => PrecisionSetting::F32,
+            "bf16" => PrecisionSetting::Bf16,
+            _ => return Err(parts::unlisted::<Self>(form)),
+        })
+    }
+}
+
 impl std::str::FromStr for PrecisionSetting {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "auto" => Ok(PrecisionSetting::Auto),
-            "f32" => Ok(PrecisionSetting::F32),
-            "bf16" => Ok(PrecisionSetting::Bf16),
-            other => Err(format!("unknown precision '{other}', expected auto, f32 or bf16")),
-        }
+        <Self as Part>::parse(s).map_err(|e| e.to_string())
     }
 }
 

@@ -2,6 +2,7 @@
 //! budget, of the fraction of that budget elapsed.
 
 use crate::error::{EngineError, Result};
+use crate::parts::{self, Form, Part};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,16 +27,28 @@ pub enum Schedule {
     },
 }
 
-impl Schedule {
-    pub const FORMS: &'static str = "constant, step:EVERY:GAMMA, exp:GAMMA, cosine[:WARMUP[:MIN_LR]]";
+impl Part for Schedule {
+    const KIND: &'static str = "schedule";
+    const FORMS: &'static [Form] = &[
+        Form::new("constant", "constant", &["constant"], ""),
+        Form::new("step", "step:EVERY:GAMMA", &["step:1000:0.5"], "times GAMMA every EVERY steps"),
+        Form::new("exp", "exp:GAMMA", &["exp:0.999"], "times GAMMA every step").aliases(&["exponential"]),
+        Form::new(
+            "cosine",
+            "cosine[:WARMUP[:MIN_LR]]",
+            &["cosine", "cosine:100:1e-5"],
+            "over the step budget, or the elapsed fraction of a `--time` budget",
+        ),
+    ];
 
-    pub fn parse(s: &str) -> Result<Schedule> {
-        let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+    fn from_form(form: &Form, args: &[&str]) -> Result<Schedule> {
+        let spec = std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
         let num = |i: usize, what: &str| -> Result<f64> {
-            let v = parts.get(i).ok_or_else(|| {
-                EngineError::config("schedule", format!("'{s}': missing {what}; expected one of: {}", Self::FORMS))
+            let v = args.get(i).ok_or_else(|| {
+                EngineError::config("schedule", format!("'{spec}': missing {what}; expected {}", form.usage))
             })?;
-            v.parse().map_err(|_| EngineError::config("schedule", format!("'{s}': {what} must be a number, got '{v}'")))
+            v.parse()
+                .map_err(|_| EngineError::config("schedule", format!("'{spec}': {what} must be a number, got '{v}'")))
         };
         // Step counts are whole numbers: `as u64` would quietly turn -1 into 0 and 1.5 into 1.
         let count = |i: usize, what: &str| -> Result<u64> {
@@ -45,28 +58,32 @@ impl Schedule {
             } else {
                 Err(EngineError::config(
                     "schedule",
-                    format!("'{s}': {what} must be a whole number of steps >= 0, got {v}"),
+                    format!("'{spec}': {what} must be a whole number of steps >= 0, got {v}"),
                 ))
             }
         };
-        let sched = match (parts[0], parts.len()) {
-            ("constant", 1) => Schedule::Constant,
-            ("step", 3) => Schedule::Step { every: count(1, "EVERY")?, gamma: num(2, "GAMMA")? as f32 },
-            ("exp" | "exponential", 2) => Schedule::Exponential { gamma: num(1, "GAMMA")? as f32 },
-            ("cosine", 1..=3) => Schedule::Cosine {
-                warmup: if parts.len() > 1 { count(1, "WARMUP")? } else { 0 },
+        let sched = match (form.name, args.len()) {
+            ("constant", 0) => Schedule::Constant,
+            ("step", 2) => Schedule::Step { every: count(0, "EVERY")?, gamma: num(1, "GAMMA")? as f32 },
+            ("exp", 1) => Schedule::Exponential { gamma: num(0, "GAMMA")? as f32 },
+            ("cosine", 0..=2) => Schedule::Cosine {
+                warmup: if !args.is_empty() { count(0, "WARMUP")? } else { 0 },
                 total: None,
-                min_lr: if parts.len() > 2 { num(2, "MIN_LR")? as f32 } else { 0.0 },
+                min_lr: if args.len() > 1 { num(1, "MIN_LR")? as f32 } else { 0.0 },
             },
-            _ => {
-                return Err(EngineError::config(
-                    "schedule",
-                    format!("unknown schedule '{s}', expected one of: {}", Self::FORMS),
-                ))
+            ("constant" | "step" | "exp" | "cosine", _) => {
+                return Err(EngineError::config("schedule", format!("'{spec}': expected {}", form.usage)))
             }
+            _ => return Err(parts::unlisted::<Schedule>(form)),
         };
         sched.validate()?;
         Ok(sched)
+    }
+}
+
+impl Schedule {
+    pub fn parse(s: &str) -> Result<Schedule> {
+        <Schedule as Part>::parse(s)
     }
 
     pub fn validate(&self) -> Result<()> {

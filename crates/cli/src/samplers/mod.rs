@@ -7,6 +7,7 @@ mod error_field;
 
 use anyhow::{bail, Result};
 use approxlab_data::Dataset;
+use approxlab_engine::parts::Form;
 use approxlab_engine::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -56,7 +57,15 @@ fn default_grid() -> usize {
 pub const MAX_FIELD_CELLS: usize = 1 << 22;
 
 impl SamplerSpec {
-    pub const FORMS: &'static str = "uniform, error_field[:SHARE[:GRID]]";
+    pub const FORMS: &'static [Form] = &[
+        Form::new("uniform", "uniform", &["uniform"], "shuffled epochs, or fresh draws on the fly"),
+        Form::new(
+            "error_field",
+            "error_field[:SHARE[:GRID]]",
+            &["error_field", "error_field:0.5:128"],
+            "SHARE of each batch where the recent error is largest, from a GRID-per-dimension field; default 0.9 and 256",
+        ),
+    ];
 
     pub fn parse(s: &str) -> Result<SamplerSpec> {
         let parts: Vec<&str> = s.split(':').map(str::trim).collect();
@@ -75,7 +84,10 @@ impl SamplerSpec {
                 }
                 SamplerSpec::ErrorField { share: num(1, "SHARE", default_share())?, grid: grid as usize }
             }
-            _ => bail!("sampler: unknown sampler '{s}', expected one of: {}", Self::FORMS),
+            _ => bail!(
+                "sampler: unknown sampler '{s}', expected one of: {}",
+                Self::FORMS.iter().map(|f| f.usage).collect::<Vec<_>>().join(", ")
+            ),
         };
         spec.validate(None)?;
         Ok(spec)

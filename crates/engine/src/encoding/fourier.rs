@@ -14,6 +14,7 @@
 
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,13 @@ impl FourierSpec {
 }
 
 impl EncodingSpec for FourierSpec {
+    const FORM: Form = Form::new(
+        "fourier",
+        "fourier:N",
+        &["fourier:8", "fourier:16", "fourier:32"],
+        "per dimension: sin kx, cos kx for k <= N, and x",
+    );
+
     fn from_args(args: &[&str]) -> Result<Self> {
         let spec = FourierSpec { order: parse_count_arg("fourier", "order", "N", args)? };
         spec.validate()?;
@@ -289,11 +297,13 @@ mod tests {
     }
 
     #[test]
-    fn every_encoding_is_registered_under_its_cli_name() {
-        let names = ["identity", "taylor", "fourier", "fourier-series", "gaussian", "positional", "hashgrid"];
-        assert_eq!(EncodingConfig::NAMES, names);
-        let e = EncodingConfig::parse("fourir:8").unwrap_err().to_string();
-        assert!(names.iter().all(|n| e.contains(n)), "{e}");
+    fn every_encoding_s_cli_name_is_its_toml_type() {
+        use crate::parts::Part;
+        for form in EncodingConfig::FORMS {
+            let value = toml::Value::try_from(EncodingConfig::parse(form.examples[0]).unwrap()).unwrap();
+            let toml_type = value["type"].as_str().unwrap().replace('_', "");
+            assert_eq!(toml_type, form.name.replace('-', ""), "{}", form.name);
+        }
     }
 
     /// Timing of the hot path: `cargo test --release fourier_speed -- --ignored --nocapture`.

@@ -18,6 +18,7 @@
 
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -46,6 +47,9 @@ impl FourierSeriesSpec {
 }
 
 impl EncodingSpec for FourierSeriesSpec {
+    const FORM: Form =
+        Form::new("fourier-series", "fourier-series:N", &["fourier-series:8"], "the full 2-D/3-D tensor product");
+
     fn from_args(args: &[&str]) -> Result<Self> {
         let spec = FourierSeriesSpec { order: parse_count_arg("fourier-series", "order", "N", args)? };
         spec.validate()?;

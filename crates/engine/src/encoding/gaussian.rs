@@ -10,6 +10,7 @@
 
 use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use crate::rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
@@ -45,6 +46,8 @@ impl GaussianSpec {
 }
 
 impl EncodingSpec for GaussianSpec {
+    const FORM: Form = Form::new("gaussian", "gaussian:M[:SIGMA]", &["gaussian:128:10"], "M random Fourier features");
+
     fn from_args(args: &[&str]) -> Result<Self> {
         if args.len() > 2 {
             return Err(EngineError::config(

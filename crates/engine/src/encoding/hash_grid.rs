@@ -25,6 +25,7 @@
 use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::optimizer::MarkedRows;
+use crate::parts::Form;
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,14 @@ impl HashGridSpec {
 }
 
 impl EncodingSpec for HashGridSpec {
+    const FORM: Form = Form::new(
+        "hashgrid",
+        "hashgrid[:LEVELS:FEATURES:LOG2_TABLE:BASE:FINEST]",
+        &["hashgrid", "hashgrid:16:2:19:16:2048"],
+        "Instant-NGP",
+    )
+    .aliases(&["hash-grid"]);
+
     fn from_args(args: &[&str]) -> Result<Self> {
         if args.len() > 5 {
             return Err(EngineError::config(

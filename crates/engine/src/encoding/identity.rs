@@ -2,6 +2,7 @@
 
 use super::{BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -9,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct IdentitySpec {}
 
 impl EncodingSpec for IdentitySpec {
+    const FORM: Form = Form::new("identity", "identity", &["identity"], "the raw coordinates");
+
     fn from_args(args: &[&str]) -> Result<Self> {
         if !args.is_empty() {
             return Err(EngineError::config("encoding identity", "takes no arguments"));

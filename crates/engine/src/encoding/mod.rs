@@ -1,9 +1,11 @@
 //! Encodings: fixed or trainable feature maps applied to the (already range-mapped) input before the network.
 //!
 //! Each encoding is one file with a spec type (its config, parsed from TOML or from the CLI's `name:arg:arg` form)
-//! and a runtime type implementing [`Encoding`]. Adding one is that file plus one line in `registry!` below.
+//! and a runtime type implementing [`Encoding`]. Adding one is that file (its spec's `FORM` gives the CLI form, the help and the README's table) plus one line in
+//! `registry!` below.
 
 use crate::error::{EngineError, Result};
+use crate::parts::{self, Form, Part};
 use serde::{Deserialize, Serialize};
 
 pub mod fourier;
@@ -105,6 +107,8 @@ fn with_f32_copy<R>(input: &[f64], f: impl FnOnce(&[f32]) -> R) -> R {
 
 /// A config type of one encoding.
 pub trait EncodingSpec: Sized {
+    /// Its command-line form: the name, the arguments, examples that parse, and what it is.
+    const FORM: Form;
     /// Parses the arguments of the CLI form: `taylor:8` gives `["8"]`.
     fn from_args(args: &[&str]) -> Result<Self>;
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoding>>;
@@ -115,7 +119,7 @@ pub trait EncodingSpec: Sized {
 }
 
 macro_rules! registry {
-    ($($cli:literal => $variant:ident($spec:ty)),* $(,)?) => {
+    ($($variant:ident($spec:ty)),* $(,)?) => {
         /// Every encoding, chosen by `type = "..."` in config or by `name:args` on the command line.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -123,18 +127,22 @@ macro_rules! registry {
             $($variant($spec)),*
         }
 
-        impl EncodingConfig {
-            pub const NAMES: &'static [&'static str] = &[$($cli),*];
+        impl Part for EncodingConfig {
+            const KIND: &'static str = "encoding";
+            const FORMS: &'static [Form] = &[$(<$spec as EncodingSpec>::FORM),*];
 
+            fn from_form(form: &Form, args: &[&str]) -> Result<Self> {
+                $(if form.name == <$spec as EncodingSpec>::FORM.name {
+                    return Ok(EncodingConfig::$variant(<$spec as EncodingSpec>::from_args(args)?));
+                })*
+                Err(parts::unlisted::<Self>(form))
+            }
+        }
+
+        impl EncodingConfig {
             /// Parses the CLI form `name[:arg[:arg...]]`.
             pub fn parse(spec: &str) -> Result<Self> {
-                let mut parts = spec.split(':');
-                let name = parts.next().unwrap_or("").trim();
-                let args: Vec<&str> = parts.collect();
-                match name.replace('_', "-").as_str() {
-                    $($cli => Ok(EncodingConfig::$variant(<$spec as EncodingSpec>::from_args(&args)?)),)*
-                    _ => Err(EngineError::config("encoding", format!("unknown encoding '{name}', expected one of: {}", Self::NAMES.join(", ")))),
-                }
+                <Self as Part>::parse(spec)
             }
 
             pub fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoding>> {
@@ -149,13 +157,13 @@ macro_rules! registry {
 }
 
 registry! {
-    "identity" => Identity(identity::IdentitySpec),
-    "taylor" => Taylor(taylor::TaylorSpec),
-    "fourier" => Fourier(fourier::FourierSpec),
-    "fourier-series" => FourierSeries(fourier_series::FourierSeriesSpec),
-    "gaussian" => Gaussian(gaussian::GaussianSpec),
-    "positional" => Positional(positional::PositionalSpec),
-    "hashgrid" => HashGrid(hash_grid::HashGridSpec),
+    Identity(identity::IdentitySpec),
+    Taylor(taylor::TaylorSpec),
+    Fourier(fourier::FourierSpec),
+    FourierSeries(fourier_series::FourierSeriesSpec),
+    Gaussian(gaussian::GaussianSpec),
+    Positional(positional::PositionalSpec),
+    HashGrid(hash_grid::HashGridSpec),
 }
 
 impl Default for EncodingConfig {

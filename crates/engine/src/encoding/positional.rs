@@ -9,6 +9,7 @@
 
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
@@ -34,6 +35,8 @@ impl PositionalSpec {
 }
 
 impl EncodingSpec for PositionalSpec {
+    const FORM: Form = Form::new("positional", "positional:L", &["positional:8"], "NeRF");
+
     fn from_args(args: &[&str]) -> Result<Self> {
         let spec = PositionalSpec { levels: parse_count_arg("positional", "levels", "L", args)? };
         spec.validate()?;

@@ -5,6 +5,7 @@
 
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
+use crate::parts::Form;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ impl TaylorSpec {
 }
 
 impl EncodingSpec for TaylorSpec {
+    const FORM: Form = Form::new("taylor", "taylor:N", &["taylor:8"], "powers up to N");
+
     fn from_args(args: &[&str]) -> Result<Self> {
         let spec = TaylorSpec { order: parse_count_arg("taylor", "order", "N", args)? };
         spec.validate()?;

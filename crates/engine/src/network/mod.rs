@@ -5,6 +5,7 @@
 
 use crate::activation::Activation;
 use crate::error::{EngineError, Result};
+use crate::parts::{self, Form, Part};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -92,8 +93,6 @@ pub enum NetworkConfig {
     Linear {},
 }
 
-pub const FORMS: &str = "mlp:DEPTHxWIDTH[:ACT], skip:DEPTHxWIDTH[:ACT], siren:DEPTHxWIDTH[:OMEGA], linear";
-
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig::Mlp { depth: 4, width: 64, activation: default_activation() }
@@ -106,27 +105,34 @@ fn parse_shape(spec: &str, shape: &str) -> Result<(usize, usize)> {
     Ok((d.trim().parse().map_err(|_| err())?, w.trim().parse().map_err(|_| err())?))
 }
 
-impl NetworkConfig {
-    /// Parses the CLI form, e.g. `mlp:4x256:leaky_relu`, `siren:3x128:30`, `linear`.
-    pub fn parse(spec: &str) -> Result<Self> {
-        let parts: Vec<&str> = spec.split(':').map(str::trim).collect();
-        let cfg = match (parts[0], parts.len()) {
-            ("linear", 1) => NetworkConfig::Linear {},
-            ("mlp" | "skip", 2 | 3) => {
-                let (depth, width) = parse_shape(spec, parts[1])?;
-                let activation = match parts.get(2) {
-                    Some(a) => a.parse()?,
-                    None => default_activation(),
-                };
-                if parts[0] == "mlp" {
-                    NetworkConfig::Mlp { depth, width, activation }
-                } else {
-                    NetworkConfig::Skip { depth, width, activation }
-                }
-            }
-            ("siren", 2 | 3) => {
-                let (depth, width) = parse_shape(spec, parts[1])?;
-                let omega0 = match parts.get(2) {
+impl Part for NetworkConfig {
+    const KIND: &'static str = "network";
+    const FORMS: &'static [Form] = &[
+        Form::new("mlp", "mlp:DEPTHxWIDTH[:ACT]", &["mlp:4x64", "mlp:4x128", "mlp:4x256", "mlp:6x64:gelu"], ""),
+        Form::new("skip", "skip:DEPTHxWIDTH[:ACT]", &["skip:6x64"], "the video's skip-connected MLP"),
+        Form::new("siren", "siren:DEPTHxWIDTH[:OMEGA]", &["siren:4x64"], "sine activations, omega 30"),
+        Form::new("linear", "linear", &["linear"], "no hidden layer"),
+    ];
+
+    fn from_form(form: &Form, args: &[&str]) -> Result<Self> {
+        let spec = std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
+        if form.name == "linear" {
+            parts::no_args::<Self>(form, args)?;
+            return Ok(NetworkConfig::Linear {});
+        }
+        let [shape, rest @ ..] = args else {
+            return Err(EngineError::config("network", format!("'{spec}': expected {}", form.usage)));
+        };
+        if rest.len() > 1 {
+            return Err(EngineError::config("network", format!("'{spec}': expected {}", form.usage)));
+        }
+        let (depth, width) = parse_shape(&spec, shape)?;
+        let activation = || -> Result<Activation> { rest.first().map_or(Ok(default_activation()), |a| a.parse()) };
+        Ok(match form.name {
+            "mlp" => NetworkConfig::Mlp { depth, width, activation: activation()? },
+            "skip" => NetworkConfig::Skip { depth, width, activation: activation()? },
+            "siren" => {
+                let omega0 = match rest.first() {
                     Some(o) => o.parse().map_err(|_| {
                         EngineError::config("network", format!("'{spec}': omega_0 must be a number, got '{o}'"))
                     })?,
@@ -134,14 +140,15 @@ impl NetworkConfig {
                 };
                 NetworkConfig::Siren { depth, width, omega0 }
             }
-            _ => {
-                return Err(EngineError::config(
-                    "network",
-                    format!("unknown network '{spec}', expected one of: {FORMS}"),
-                ))
-            }
-        };
-        Ok(cfg)
+            _ => return Err(parts::unlisted::<Self>(form)),
+        })
+    }
+}
+
+impl NetworkConfig {
+    /// Parses the CLI form, e.g. `mlp:4x256:leaky_relu`, `siren:3x128:30`, `linear`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        <Self as Part>::parse(spec)
     }
 
     pub fn validate(&self) -> Result<()> {
