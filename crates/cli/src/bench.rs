@@ -351,13 +351,7 @@ fn median_of(t: &Timing) -> &'static str {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let selected: Vec<&Workload> = match args.workload.to_ascii_uppercase().as_str() {
-        "ALL" => WORKLOADS.iter().collect(),
-        name => match WORKLOADS.iter().find(|w| w.name == name) {
-            Some(w) => vec![w],
-            None => bail!("bench: unknown workload '{}', expected W1, W2, W3 or all", args.workload),
-        },
-    };
+    let selected = selected_workloads(&args.workload)?;
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         bail!("bench: --seconds must be a positive number, got {}", args.seconds);
     }
@@ -375,45 +369,83 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(notice) = &resolved.notice {
         eprintln!("notice: {notice}");
     }
-    let threads = rayon::current_num_threads();
+    let out = Printer { json: args.json, threads: rayon::current_num_threads(), resolved };
+    // The sgemm reference and inference take a few seconds whatever the workloads' time.
     let side = args.seconds.clamp(1.0, 5.0);
-    let dirty = |t: &Timing| if t.clean == 0 { " (no clean window: median of all)" } else { "" };
-
     let mut sgemm = Sgemm::new();
     let (peak, peak_t) = bench_sgemm(side, &mut sgemm)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"impl": "approxlab", "workload": "sgemm", "gflops": peak,
-                "clean_windows": peak_t.clean, "windows": peak_t.windows, "median_of": median_of(&peak_t),
-                "threads": threads, "gemm": approxlab_engine::openblas::provider().describe(),
-                // The reference product is f32 whatever the workloads run in; `products` says what they run in.
-                "precision": "f32", "products": resolved.describe})
-        );
-    } else {
-        println!("approxlab bench, {threads} threads, {:.1} s per workload", args.seconds);
-        println!("matrix products: {}", approxlab_engine::openblas::provider().describe());
-        println!("precision: {}", resolved.describe);
-        println!(
-            "sgemm 8192x256 @ 256x256: {peak:.1} GFLOP/s, {}/{} clean windows{}",
-            peak_t.clean,
-            peak_t.windows,
-            dirty(&peak_t)
-        );
-        println!();
-        println!("{:<8} {:>10} {:>9} {:>8} {:>14}", "workload", "steps/s", "GFLOP/s", "% peak", "clean/windows");
-    }
+    out.sgemm(peak, &peak_t, args.seconds);
     let mut w1_model = None;
     for w in selected {
         let (r, model) = bench_training(w, args.seconds, precision, &mut sgemm)?;
+        out.training(&r);
+        if w.name == "W1" {
+            w1_model = Some(model);
+        }
+    }
+    if let Some(model) = w1_model {
+        let (pps, t) = bench_inference(&model, side)?;
+        out.inference(pps, &t);
+    }
+    Ok(())
+}
+
+fn selected_workloads(name: &str) -> anyhow::Result<Vec<&'static Workload>> {
+    match name.to_ascii_uppercase().as_str() {
+        "ALL" => Ok(WORKLOADS.iter().collect()),
+        upper => match WORKLOADS.iter().find(|w| w.name == upper) {
+            Some(w) => Ok(vec![w]),
+            None => bail!("bench: unknown workload '{name}', expected W1, W2, W3 or all"),
+        },
+    }
+}
+
+/// Prints each measurement as a table row, or as one JSON object per line with `--json`.
+struct Printer {
+    json: bool,
+    threads: usize,
+    resolved: approxlab_engine::precision::Resolved,
+}
+
+fn dirty(t: &Timing) -> &'static str {
+    if t.clean == 0 {
+        " (no clean window: median of all)"
+    } else {
+        ""
+    }
+}
+
+impl Printer {
+    fn sgemm(&self, peak: f64, t: &Timing, seconds: f64) {
+        let (threads, resolved) = (self.threads, &self.resolved);
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"impl": "approxlab", "workload": "sgemm", "gflops": peak,
+                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(t),
+                    "threads": threads, "gemm": approxlab_engine::openblas::provider().describe(),
+                    // The reference product is f32 whatever the workloads run in; `products` says what they run in.
+                    "precision": "f32", "products": resolved.describe})
+            );
+            return;
+        }
+        println!("approxlab bench, {threads} threads, {seconds:.1} s per workload");
+        println!("matrix products: {}", approxlab_engine::openblas::provider().describe());
+        println!("precision: {}", resolved.describe);
+        println!("sgemm 8192x256 @ 256x256: {peak:.1} GFLOP/s, {}/{} clean windows{}", t.clean, t.windows, dirty(t));
+        println!();
+        println!("{:<8} {:>10} {:>9} {:>8} {:>14}", "workload", "steps/s", "GFLOP/s", "% peak", "clean/windows");
+    }
+
+    fn training(&self, r: &Report) {
         let pct = 100.0 * r.fraction_of_peak;
-        if args.json {
+        if self.json {
             println!(
                 "{}",
                 serde_json::json!({"impl": "approxlab", "workload": r.workload, "steps_per_s": r.steps_per_s,
                     "gflops": r.gflops, "peak_gflops": r.peak_gflops, "pct_peak": pct, "clean_windows": r.timing.clean,
-                    "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": threads,
-                    "precision": resolved.precision.to_string()})
+                    "windows": r.timing.windows, "median_of": median_of(&r.timing), "threads": self.threads,
+                    "precision": self.resolved.precision.to_string()})
             );
         } else {
             println!(
@@ -426,31 +458,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 dirty(&r.timing)
             );
         }
-        if w.name == "W1" {
-            w1_model = Some(model);
-        }
     }
-    if let Some(model) = w1_model {
-        let (pps, t) = bench_inference(&model, side)?;
-        if args.json {
+
+    fn inference(&self, points_per_s: f64, t: &Timing) {
+        if self.json {
             println!(
                 "{}",
-                serde_json::json!({"impl": "approxlab", "workload": "W1-infer", "points_per_s": pps,
-                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(&t), "threads": threads,
-                    "precision": resolved.precision.to_string()})
+                serde_json::json!({"impl": "approxlab", "workload": "W1-infer", "points_per_s": points_per_s,
+                    "clean_windows": t.clean, "windows": t.windows, "median_of": median_of(t),
+                    "threads": self.threads, "precision": self.resolved.precision.to_string()})
             );
         } else {
             println!();
             println!(
                 "W1 inference ({INFER_POINTS} points per call): {:.3} M points/s, {}/{} clean windows{}",
-                pps / 1e6,
+                points_per_s / 1e6,
                 t.clean,
                 t.windows,
-                dirty(&t)
+                dirty(t)
             );
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -470,7 +470,7 @@ impl CliView {
     ) -> Result<T> {
         let data = self.data.as_ref();
         let Some(params) = params else {
-            if !data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]) {
+            if !data.has_truth() {
                 bail!("{} has no ground truth to render", data.name());
             }
             let truth = |x: &[f32], out: &mut [f32]| {

@@ -74,7 +74,7 @@ pub fn render(data: &dyn Dataset, f: Func<'_>, opts: &RenderOptions) -> Result<R
             out.fill(f32::NAN);
         }
     };
-    let has_truth = data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]);
+    let has_truth = data.has_truth();
     if opts.window.is_some() && !matches!(data.kind(), Kind::ScalarField2d) {
         bail!("--window applies to 2-D scalar data such as the Mandelbrot set, not to {}", data.name());
     }

@@ -215,7 +215,7 @@ pub fn render_final(dir: &Path, config: &RunConfig, data: &dyn Dataset, model: &
     let learned = render::render(data, &f, &opts)?;
     let mut written = vec![dir.join("learned.png")];
     write_png_atomic(&written[0], &learned).map_err(|e| anyhow!("{e}"))?;
-    let has_truth = data.truth(&vec![0.0; data.input_dims()], &mut vec![0.0; data.output_dims()]);
+    let has_truth = data.has_truth();
     if has_truth && !matches!(data.kind(), approxlab_data::Kind::Curve | approxlab_data::Kind::Surface) {
         let truth_fn = |x: &[f32], out: &mut [f32]| {
             data.truth(x, out);

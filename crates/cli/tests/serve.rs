@@ -80,7 +80,6 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let out = tempfile::tempdir().unwrap();
     let mut served = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap(), "--threads", "2"]);
     let addr = served.addr.clone();
-
     let (status, catalog) = json(&addr, "GET", "/api/catalog", None);
     assert_eq!(status, 200);
     assert!(catalog["data"].as_array().unwrap().iter().any(|d| d["value"] == "surface:shell"));
@@ -89,6 +88,15 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["encoded_features"], 2 * (2 * 16 + 1), "fourier(16) of 2 inputs");
 
+    refuses_requests_it_cannot_serve(&addr);
+    trains_renders_and_continues_a_run(&addr, out.path());
+    keeps_the_last_good_checkpoint_of_a_diverging_run(&addr);
+    saves_a_long_run_on_sigterm(&mut served, out.path());
+    lists_earlier_runs_after_a_restart(out.path());
+}
+
+/// Paths outside the page's reach, malformed fields and requests too big for the machine: 400, one line.
+fn refuses_requests_it_cannot_serve(addr: &str) {
     for (body, needle) in [
         (r#"{"data": "image:/etc/passwd"}"#, "not available from the page"),
         (r#"{"data": "curve:csv:/etc/passwd"}"#, "CSV files cannot be read from the page"),
@@ -104,15 +112,17 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
         (r#"{"data": "mandelbrot", "encoding": "fourier:100000000"}"#, "more than max_features"),
         (r#"{"data": "mandelbrot", "network": "mlp:1000x65536"}"#, "set --max-memory to change the limit"),
     ] {
-        let (status, v) = json(&addr, "POST", "/api/runs", Some(body));
+        let (status, v) = json(addr, "POST", "/api/runs", Some(body));
         assert_eq!(status, 400, "{body}: {v}");
         let msg = v["error"].as_str().unwrap();
         assert!(msg.contains(needle), "{body}: {msg}");
         assert!(!msg.contains('\n'), "one line: {msg}");
     }
+}
 
+fn trains_renders_and_continues_a_run(addr: &str, out: &std::path::Path) {
     let (status, run) = json(
-        &addr,
+        addr,
         "POST",
         "/api/runs",
         Some(r#"{"data": "curve:sin(3x)", "encoding": "fourier:4", "network": "mlp:2x16", "steps": 300}"#),
@@ -121,53 +131,54 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     assert_eq!(run["id"], "run-1");
     assert_eq!(run["info"]["kind"], "curve");
     assert!(!run["info"]["points"].as_array().unwrap().is_empty(), "the page gets the data points");
-    wait_for("run-1 to finish", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
-    let (_, detail) = json(&addr, "GET", "/api/runs/run-1", None);
+    wait_for("run-1 to finish", 120, || json(addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    let (_, detail) = json(addr, "GET", "/api/runs/run-1", None);
     assert_eq!(detail["step"], 300);
     assert!(detail["message"].as_str().unwrap().starts_with("finished after 300 steps"), "{detail}");
     let dir = std::path::PathBuf::from(detail["dir"].as_str().unwrap());
-    assert!(dir.starts_with(out.path()));
+    assert!(dir.starts_with(out));
     for f in ["config.toml", "summary.json", "checkpoints/latest.safetensors", "learned.png"] {
         assert!(dir.join(f).exists(), "{f} missing in {}", dir.display());
     }
-    let (status, png) = http(&addr, "GET", "/api/runs/run-1/render?size=200x100", None);
+    let (status, png) = http(addr, "GET", "/api/runs/run-1/render?size=200x100", None);
     assert_eq!(status, 200);
     assert_eq!(image::load_from_memory(&png).unwrap().width(), 200);
-    let (status, mp4) = http(&addr, "GET", "/api/runs/run-1/video", None);
+    let (status, mp4) = http(addr, "GET", "/api/runs/run-1/video", None);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&mp4));
     assert_eq!(&mp4[4..8], b"ftyp", "an MP4 file");
-    let (status, v) = json(&addr, "GET", "/api/runs/run-1/render?window=0,1,0,1&size=20x20", None);
+    let (status, v) = json(addr, "GET", "/api/runs/run-1/render?window=0,1,0,1&size=20x20", None);
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("zooming applies to 2-D data"), "{v}");
 
     // An ended run continues from its checkpoint to a new total, keeping its loss curve.
-    let (status, v) = json(&addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 200}"#));
+    let (status, v) = json(addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 200}"#));
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("already at step 300"), "{v}");
     let points = detail["history"].as_array().unwrap().len();
-    let (status, v) = json(&addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 450}"#));
+    let (status, v) = json(addr, "POST", "/api/runs/run-1/continue", Some(r#"{"steps": 450}"#));
     assert_eq!(status, 200, "{v}");
-    wait_for("run-1 to finish again", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
-    let (_, detail) = json(&addr, "GET", "/api/runs/run-1", None);
+    wait_for("run-1 to finish again", 120, || json(addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    let (_, detail) = json(addr, "GET", "/api/runs/run-1", None);
     assert_eq!(detail["step"], 450);
     assert!(detail["history"].as_array().unwrap().len() > points, "the loss curve goes on");
     let summary: Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 450);
+}
 
+fn keeps_the_last_good_checkpoint_of_a_diverging_run(addr: &str) {
     // A run that diverges says so and keeps its last good checkpoint.
-    let (status, _) = json(
-        &addr,
-        "POST",
-        "/api/runs",
-        Some(r#"{"data": "curve", "network": "mlp:2x16", "lr": 1e30, "steps": 1000}"#),
-    );
+    let (status, _) =
+        json(addr, "POST", "/api/runs", Some(r#"{"data": "curve", "network": "mlp:2x16", "lr": 1e30, "steps": 1000}"#));
     assert_eq!(status, 201);
-    wait_for("run-2 to diverge", 60, || json(&addr, "GET", "/api/runs/run-2", None).1["status"] == "diverged");
-    let (_, detail) = json(&addr, "GET", "/api/runs/run-2", None);
+    wait_for("run-2 to diverge", 60, || json(addr, "GET", "/api/runs/run-2", None).1["status"] == "diverged");
+    let (_, detail) = json(addr, "GET", "/api/runs/run-2", None);
     assert!(detail["message"].as_str().unwrap().contains("the last good checkpoint is kept"), "{detail}");
     let dir2 = std::path::PathBuf::from(detail["dir"].as_str().unwrap());
     assert!(dir2.join("checkpoints/latest.safetensors").exists());
+}
 
+fn saves_a_long_run_on_sigterm(served: &mut Served, out: &std::path::Path) {
+    let addr = served.addr.clone();
     // A long run, and the server stopped as `docker stop` or systemd stop it (SIGTERM): the run saves its
     // checkpoint and summary, and the server exits cleanly.
     let (status, _) =
@@ -188,7 +199,7 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     signal(&served.child, "TERM");
     let status = wait_exit(&mut served.child, 60);
     assert!(status.success(), "{status:?}");
-    let run3 = std::fs::read_dir(out.path())
+    let run3 = std::fs::read_dir(out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -197,9 +208,11 @@ fn serve_trains_runs_from_requests_refuses_paths_and_saves_on_ctrl_c() {
     let summary: Value = serde_json::from_slice(&std::fs::read(run3.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "interrupted");
     assert!(run3.join("checkpoints/latest.safetensors").exists());
+}
 
+fn lists_earlier_runs_after_a_restart(out: &std::path::Path) {
     // A new server on the same directory lists those runs with their loss curves, and renders them.
-    let again = start(&["serve", "--port", "0", "--out", out.path().to_str().unwrap()]);
+    let again = start(&["serve", "--port", "0", "--out", out.to_str().unwrap()]);
     wait_for("the earlier runs to be listed", 60, || {
         json(&again.addr, "GET", "/api/runs", None).1.as_array().is_some_and(|a| a.len() == 3)
     });

@@ -346,12 +346,7 @@ impl Dataset for CurveDataset {
 pub(crate) fn load_xy_csv(path: &Path) -> Result<(Vec<f64>, Vec<f64>), DataError> {
     let bytes =
         std::fs::read(path).map_err(|e| DataError::csv(path, format!("cannot read file: {}", io_reason(&e))))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(bytes.as_slice());
+    let mut reader = crate::table::csv_reader(&bytes, b',');
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     let mut first = true;
     for record in reader.records() {

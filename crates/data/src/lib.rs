@@ -160,6 +160,10 @@ pub trait Dataset: Send + Sync {
     /// Evaluates the true function at arbitrary points (row-major). Returns false, leaving `out`
     /// unspecified, when the data set has no function to evaluate (e.g. CSV points).
     fn truth(&self, inputs: &[f32], out: &mut [f32]) -> bool;
+    /// Whether [`Dataset::truth`] can evaluate anything: asked once at the origin of the input space.
+    fn has_truth(&self) -> bool {
+        self.truth(&vec![0.0; self.input_dims()], &mut vec![0.0; self.output_dims()])
+    }
     /// Error measures appropriate for the data set: the mean squared error, plus the accuracy
     /// for classification data.
     fn metrics(&self, pred: &[f32], target: &[f32]) -> Metrics {

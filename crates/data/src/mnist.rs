@@ -223,86 +223,131 @@ impl std::fmt::Debug for MnistDataset {
     }
 }
 
+/// The four files of [`MNIST_FILES`] in that order, parsed.
+struct IdxFiles {
+    paths: Vec<PathBuf>,
+    train_images: Idx,
+    train_labels: Idx,
+    test_images: Idx,
+    test_labels: Idx,
+}
+
+fn check_limits(spec: &MnistSpec) -> Result<(), DataError> {
+    let at_least_one = |field: &str, v: Option<usize>| match v {
+        Some(0) => Err(DataError::invalid(format!("mnist {field}"), "must be at least 1, got 0")),
+        _ => Ok(()),
+    };
+    at_least_one("limit", spec.limit)?;
+    at_least_one("test_limit", spec.test_limit)
+}
+
+fn load_files(dir: &Path) -> Result<IdxFiles, DataError> {
+    let paths: Vec<PathBuf> = MNIST_FILES.iter().map(|n| find_file(dir, n)).collect::<Result<_, _>>()?;
+    let load = |k: usize| {
+        // MNIST_FILES alternates images and labels.
+        let (magic, what) = [(IMAGE_MAGIC, "an IDX image file"), (LABEL_MAGIC, "an IDX label file")][k & 1];
+        load_idx(&paths[k], magic, what)
+    };
+    // The training images dominate; the other three load meanwhile.
+    let (train_images, (train_labels, (test_images, test_labels))) =
+        rayon::join(|| load(0), || rayon::join(|| load(1), || rayon::join(|| load(2), || load(3))));
+    let (train_images, train_labels, test_images, test_labels) =
+        (train_images?, train_labels?, test_images?, test_labels?);
+    Ok(IdxFiles { paths, train_images, train_labels, test_images, test_labels })
+}
+
+/// Checks that `images` (file `ki`) and `labels` (file `kl`) pair up, one valid label per image.
+fn check_pair(
+    dir: &Path,
+    paths: &[PathBuf],
+    images: &Idx,
+    labels: &Idx,
+    ki: usize,
+    kl: usize,
+) -> Result<(), DataError> {
+    let (n, m) = (images.dims[0], labels.dims[0]);
+    if n != m {
+        return Err(DataError::mnist(
+            dir,
+            format!(
+                "{} has {n} images but {} has {m} labels; expected one label per image",
+                file_name(&paths[ki]),
+                file_name(&paths[kl])
+            ),
+        ));
+    }
+    if let Some(i) = labels.data.iter().position(|&l| l as usize >= CLASSES) {
+        return Err(DataError::mnist(
+            &paths[kl],
+            format!("label {} at index {i}; expected labels 0 to 9", labels.data[i]),
+        ));
+    }
+    Ok(())
+}
+
+/// The `(rows, cols)` shared by the training and test images.
+fn image_size(dir: &Path, files: &IdxFiles) -> Result<(usize, usize), DataError> {
+    let paths = &files.paths;
+    let (rows, cols) = (files.train_images.dims[1], files.train_images.dims[2]);
+    let (trows, tcols) = (files.test_images.dims[1], files.test_images.dims[2]);
+    if (rows, cols) != (trows, tcols) {
+        return Err(DataError::mnist(
+            dir,
+            format!(
+                "{} holds {trows}x{tcols} images but {} holds {rows}x{cols}; expected the same image size",
+                file_name(&paths[2]),
+                file_name(&paths[0])
+            ),
+        ));
+    }
+    if rows * cols == 0 {
+        return Err(DataError::mnist(&paths[0], format!("images are {rows}x{cols}; expected at least 1x1")));
+    }
+    Ok((rows, cols))
+}
+
+/// `(n_train, validation, n_test)`: how many images each split takes.
+fn split_sizes(spec: &MnistSpec, n: usize, test_images: usize) -> Result<(usize, usize, usize), DataError> {
+    let validation = spec.validation.unwrap_or(MNIST_VALIDATION);
+    if validation >= n {
+        return Err(DataError::invalid(
+            format!("mnist '{}' validation", spec.dir.display()),
+            format!("{validation} held-out images leave none of the {n} training images; expected fewer than {n}"),
+        ));
+    }
+    let n_train = spec.limit.map_or(n - validation, |l| l.min(n - validation));
+    let n_test = spec.test_limit.map_or(test_images, |l| l.min(test_images));
+    Ok((n_train, validation, n_test))
+}
+
+/// The input value of each pixel byte, and the range of those values.
+fn pixel_lut(normalize: MnistNormalize) -> ([f32; 256], (f64, f64)) {
+    match normalize {
+        MnistNormalize::Unit => (std::array::from_fn(|p| p as f32 / 255.0), (0.0, 1.0)),
+        MnistNormalize::Standard => {
+            let f = |v: f64| (v - MNIST_MEAN) / MNIST_STD;
+            (std::array::from_fn(|p| f(p as f64 / 255.0) as f32), (f(0.0), f(1.0)))
+        }
+    }
+}
+
 impl MnistDataset {
     pub fn load(spec: &MnistSpec) -> Result<MnistDataset, DataError> {
         let dir = &spec.dir;
-        let at_least_one = |field: &str, v: Option<usize>| match v {
-            Some(0) => Err(DataError::invalid(format!("mnist {field}"), "must be at least 1, got 0")),
-            _ => Ok(()),
-        };
-        at_least_one("limit", spec.limit)?;
-        at_least_one("test_limit", spec.test_limit)?;
-        let paths: Vec<PathBuf> = MNIST_FILES.iter().map(|n| find_file(dir, n)).collect::<Result<_, _>>()?;
-        let load = |k: usize| {
-            // MNIST_FILES alternates images and labels.
-            let (magic, what) = [(IMAGE_MAGIC, "an IDX image file"), (LABEL_MAGIC, "an IDX label file")][k & 1];
-            load_idx(&paths[k], magic, what)
-        };
-        // The training images dominate; the other three load meanwhile.
-        let (train_images, (train_labels, (test_images, test_labels))) =
-            rayon::join(|| load(0), || rayon::join(|| load(1), || rayon::join(|| load(2), || load(3))));
-        let (train_images, train_labels, test_images, test_labels) =
-            (train_images?, train_labels?, test_images?, test_labels?);
-
-        let check_pair = |images: &Idx, labels: &Idx, ki: usize, kl: usize| -> Result<(), DataError> {
-            let (n, m) = (images.dims[0], labels.dims[0]);
-            if n != m {
-                return Err(DataError::mnist(
-                    dir,
-                    format!(
-                        "{} has {n} images but {} has {m} labels; expected one label per image",
-                        file_name(&paths[ki]),
-                        file_name(&paths[kl])
-                    ),
-                ));
-            }
-            if let Some(i) = labels.data.iter().position(|&l| l as usize >= CLASSES) {
-                return Err(DataError::mnist(
-                    &paths[kl],
-                    format!("label {} at index {i}; expected labels 0 to 9", labels.data[i]),
-                ));
-            }
-            Ok(())
-        };
-        check_pair(&train_images, &train_labels, 0, 1)?;
-        check_pair(&test_images, &test_labels, 2, 3)?;
-        let (rows, cols) = (train_images.dims[1], train_images.dims[2]);
-        let (trows, tcols) = (test_images.dims[1], test_images.dims[2]);
-        if (rows, cols) != (trows, tcols) {
-            return Err(DataError::mnist(
-                dir,
-                format!(
-                    "{} holds {trows}x{tcols} images but {} holds {rows}x{cols}; expected the same image size",
-                    file_name(&paths[2]),
-                    file_name(&paths[0])
-                ),
-            ));
-        }
+        check_limits(spec)?;
+        let files = load_files(dir)?;
+        check_pair(dir, &files.paths, &files.train_images, &files.train_labels, 0, 1)?;
+        check_pair(dir, &files.paths, &files.test_images, &files.test_labels, 2, 3)?;
+        let (rows, cols) = image_size(dir, &files)?;
         let pixels = rows * cols;
-        if pixels == 0 {
-            return Err(DataError::mnist(&paths[0], format!("images are {rows}x{cols}; expected at least 1x1")));
-        }
-        let n = train_images.dims[0];
-        let validation = spec.validation.unwrap_or(MNIST_VALIDATION);
-        if validation >= n {
-            return Err(DataError::invalid(
-                format!("mnist '{}' validation", dir.display()),
-                format!("{validation} held-out images leave none of the {n} training images; expected fewer than {n}"),
-            ));
-        }
-        let n_train = spec.limit.map_or(n - validation, |l| l.min(n - validation));
-        let n_test = spec.test_limit.map_or(test_images.dims[0], |l| l.min(test_images.dims[0]));
+        let n = files.train_images.dims[0];
+        let (n_train, validation, n_test) = split_sizes(spec, n, files.test_images.dims[0])?;
 
-        let (lut, domain_1d) = match spec.normalize {
-            MnistNormalize::Unit => (std::array::from_fn(|p| p as f32 / 255.0), (0.0, 1.0)),
-            MnistNormalize::Standard => {
-                let f = |v: f64| (v - MNIST_MEAN) / MNIST_STD;
-                (std::array::from_fn(|p| f(p as f64 / 255.0) as f32), (f(0.0), f(1.0)))
-            }
-        };
-        let train = convert(&train_images.data, &train_labels.data, 0..n_train, pixels, &lut);
-        let val = convert(&train_images.data, &train_labels.data, n - validation..n, pixels, &lut);
-        let test = convert(&test_images.data, &test_labels.data, 0..n_test, pixels, &lut);
+        let (lut, domain_1d) = pixel_lut(spec.normalize);
+        let (train_images, train_labels) = (&files.train_images.data, &files.train_labels.data);
+        let train = convert(train_images, train_labels, 0..n_train, pixels, &lut);
+        let val = convert(train_images, train_labels, n - validation..n, pixels, &lut);
+        let test = convert(&files.test_images.data, &files.test_labels.data, 0..n_test, pixels, &lut);
         let norm = match spec.normalize {
             MnistNormalize::Unit => "unit",
             MnistNormalize::Standard => "standard",

@@ -181,114 +181,135 @@ fn positive(subject: &str, value: f64) -> Result<f64, DataError> {
     }
 }
 
-impl SurfaceDataset {
-    pub fn build(spec: &SurfaceSpec, seed: u64) -> Result<SurfaceDataset, DataError> {
-        let exprs = [&spec.x, &spec.y, &spec.z];
-        let any_expr = exprs.iter().any(|e| e.is_some());
-        let only_for = |field: &str, value_set: bool, shape: &str| {
-            if value_set {
-                Err(DataError::invalid(format!("surface {field}"), format!("only applies to shape = \"{shape}\"")))
-            } else {
-                Ok(())
+/// The `(u0, u1), (v0, v1)` parameter intervals.
+type UvDomain = [(f64, f64); 2];
+
+/// Rejects fields that do not fit together or do not apply to the chosen shape.
+fn check_fields(spec: &SurfaceSpec) -> Result<(), DataError> {
+    let any_expr = [&spec.x, &spec.y, &spec.z].iter().any(|e| e.is_some());
+    let only_for = |field: &str, value_set: bool, shape: &str| {
+        if value_set {
+            Err(DataError::invalid(format!("surface {field}"), format!("only applies to shape = \"{shape}\"")))
+        } else {
+            Ok(())
+        }
+    };
+    let shape = spec.shape;
+    if shape.is_some() && any_expr {
+        return Err(DataError::invalid(
+            "surface",
+            "both a shape and x/y/z expressions were given; expected one of the two",
+        ));
+    }
+    if shape != Some(SurfaceShape::Sphere) {
+        only_for("radius", spec.radius.is_some(), "sphere")?;
+    }
+    if shape != Some(SurfaceShape::Torus) {
+        only_for("major_radius", spec.major_radius.is_some(), "torus")?;
+        only_for("minor_radius", spec.minor_radius.is_some(), "torus")?;
+    }
+    if shape.is_some() && (spec.u.is_some() || spec.v.is_some()) {
+        return Err(DataError::invalid(
+            "surface u/v",
+            "the parameter intervals of built-in shapes are fixed; expected u and v only with x/y/z expressions",
+        ));
+    }
+    Ok(())
+}
+
+/// The parametrization of `spec`, its `(u, v)` domain and its label for the dataset name.
+fn parametrization(spec: &SurfaceSpec) -> Result<(Param, UvDomain, String), DataError> {
+    Ok(match spec.shape {
+        Some(SurfaceShape::Sphere) => {
+            let radius = positive("surface radius", spec.radius.unwrap_or(3.0))?;
+            (Param::Sphere { radius }, [(-FRAC_PI_2, FRAC_PI_2), (0.0, TAU)], "sphere".to_string())
+        }
+        Some(SurfaceShape::Shell) => (Param::Shell, [(SHELL_U_MIN, 0.0), (-TAU, TAU)], "shell".to_string()),
+        Some(SurfaceShape::Torus) => {
+            let major = positive("surface major_radius", spec.major_radius.unwrap_or(2.0))?;
+            let minor = positive("surface minor_radius", spec.minor_radius.unwrap_or(0.8))?;
+            if minor >= major {
+                return Err(DataError::invalid(
+                    "surface torus",
+                    format!("minor_radius ({minor:?}) must be less than major_radius ({major:?})"),
+                ));
             }
-        };
-        let shape = spec.shape;
-        if shape.is_some() && any_expr {
+            (Param::Torus { major, minor }, [(0.0, TAU), (0.0, TAU)], "torus".to_string())
+        }
+        None => custom_parametrization(spec)?,
+    })
+}
+
+/// A user surface from the x, y, z expressions and the u, v intervals.
+fn custom_parametrization(spec: &SurfaceSpec) -> Result<(Param, UvDomain, String), DataError> {
+    let mut parsed = Vec::with_capacity(3);
+    for (name, e) in ["x", "y", "z"].iter().zip([&spec.x, &spec.y, &spec.z]) {
+        let Some(text) = e else {
             return Err(DataError::invalid(
                 "surface",
-                "both a shape and x/y/z expressions were given; expected one of the two",
+                format!(
+                    "missing '{name}'; expected shape = \"sphere\" | \"shell\" | \"torus\" or all of x, y, z as {EXPECTED_EXPR}"
+                ),
             ));
-        }
-        if shape != Some(SurfaceShape::Sphere) {
-            only_for("radius", spec.radius.is_some(), "sphere")?;
-        }
-        if shape != Some(SurfaceShape::Torus) {
-            only_for("major_radius", spec.major_radius.is_some(), "torus")?;
-            only_for("minor_radius", spec.minor_radius.is_some(), "torus")?;
-        }
-        if shape.is_some() && (spec.u.is_some() || spec.v.is_some()) {
-            return Err(DataError::invalid(
-                "surface u/v",
-                "the parameter intervals of built-in shapes are fixed; expected u and v only with x/y/z expressions",
-            ));
-        }
-        let (param, domain, label) = match shape {
-            Some(SurfaceShape::Sphere) => {
-                let radius = positive("surface radius", spec.radius.unwrap_or(3.0))?;
-                (Param::Sphere { radius }, [(-FRAC_PI_2, FRAC_PI_2), (0.0, TAU)], "sphere".to_string())
-            }
-            Some(SurfaceShape::Shell) => (Param::Shell, [(SHELL_U_MIN, 0.0), (-TAU, TAU)], "shell".to_string()),
-            Some(SurfaceShape::Torus) => {
-                let major = positive("surface major_radius", spec.major_radius.unwrap_or(2.0))?;
-                let minor = positive("surface minor_radius", spec.minor_radius.unwrap_or(0.8))?;
-                if minor >= major {
-                    return Err(DataError::invalid(
-                        "surface torus",
-                        format!("minor_radius ({minor:?}) must be less than major_radius ({major:?})"),
-                    ));
-                }
-                (Param::Torus { major, minor }, [(0.0, TAU), (0.0, TAU)], "torus".to_string())
-            }
-            None => {
-                let mut parsed = Vec::with_capacity(3);
-                for (name, e) in ["x", "y", "z"].iter().zip(exprs) {
-                    let Some(text) = e else {
-                        return Err(DataError::invalid(
-                            "surface",
-                            format!(
-                                "missing '{name}'; expected shape = \"sphere\" | \"shell\" | \"torus\" or all of x, y, z as {EXPECTED_EXPR}"
-                            ),
-                        ));
-                    };
-                    parsed.push(Expr::parse(text, &["u", "v"]).map_err(|reason| DataError::Expression {
-                        subject: format!("surface {name}"),
-                        text: text.clone(),
-                        reason,
-                        expected: EXPECTED_EXPR.into(),
-                    })?);
-                }
-                let [u0, u1] = spec.u.unwrap_or([0.0, TAU]);
-                let [v0, v1] = spec.v.unwrap_or([0.0, TAU]);
-                check_range("surface u", u0, u1)?;
-                check_range("surface v", v0, v1)?;
-                let label = format!("({}, {}, {})", parsed[0].text(), parsed[1].text(), parsed[2].text());
-                let xyz: [Expr; 3] = match parsed.try_into() {
-                    Ok(a) => a,
-                    Err(_) => unreachable!("three expressions were parsed"),
-                };
-                (Param::Custom { xyz }, [(u0, u1), (v0, v1)], label)
-            }
         };
-        let default_samples = if shape == Some(SurfaceShape::Shell) { 3000 } else { 1000 };
-        let samples = spec.samples.unwrap_or(default_samples);
-        if samples == 0 || samples > MAX_SAMPLES {
+        parsed.push(Expr::parse(text, &["u", "v"]).map_err(|reason| DataError::Expression {
+            subject: format!("surface {name}"),
+            text: text.clone(),
+            reason,
+            expected: EXPECTED_EXPR.into(),
+        })?);
+    }
+    let [u0, u1] = spec.u.unwrap_or([0.0, TAU]);
+    let [v0, v1] = spec.v.unwrap_or([0.0, TAU]);
+    check_range("surface u", u0, u1)?;
+    check_range("surface v", v0, v1)?;
+    let label = format!("({}, {}, {})", parsed[0].text(), parsed[1].text(), parsed[2].text());
+    let xyz: [Expr; 3] = match parsed.try_into() {
+        Ok(a) => a,
+        Err(_) => unreachable!("three expressions were parsed"),
+    };
+    Ok((Param::Custom { xyz }, [(u0, u1), (v0, v1)], label))
+}
+
+fn sample_count(spec: &SurfaceSpec) -> Result<usize, DataError> {
+    let default_samples = if spec.shape == Some(SurfaceShape::Shell) { 3000 } else { 1000 };
+    let samples = spec.samples.unwrap_or(default_samples);
+    if samples == 0 || samples > MAX_SAMPLES {
+        return Err(DataError::invalid(
+            "surface samples",
+            format!("must be between 1 and {MAX_SAMPLES}, got {samples}"),
+        ));
+    }
+    Ok(samples)
+}
+
+/// `n` points drawn with `seed`; a non-finite point is an error naming the surface `label`.
+fn sample_points(param: &Param, domain: &UvDomain, label: &str, seed: u64, n: usize) -> Result<FixedSet, DataError> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut inputs = Vec::with_capacity(2 * n);
+    let mut targets = Vec::with_capacity(3 * n);
+    for _ in 0..n {
+        let (u, v) = param.draw(&mut rng, domain);
+        let p = param.point(u, v);
+        if p.iter().any(|c| !c.is_finite()) {
             return Err(DataError::invalid(
-                "surface samples",
-                format!("must be between 1 and {MAX_SAMPLES}, got {samples}"),
+                format!("surface {label}"),
+                format!("point is not finite at u = {u}, v = {v}; expected a surface defined over the whole domain"),
             ));
         }
-        let sample = |seed: u64, n: usize| -> Result<FixedSet, DataError> {
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-            let mut inputs = Vec::with_capacity(2 * n);
-            let mut targets = Vec::with_capacity(3 * n);
-            for _ in 0..n {
-                let (u, v) = param.draw(&mut rng, &domain);
-                let p = param.point(u, v);
-                if p.iter().any(|c| !c.is_finite()) {
-                    return Err(DataError::invalid(
-                        format!("surface {label}"),
-                        format!(
-                            "point is not finite at u = {u}, v = {v}; expected a surface defined over the whole domain"
-                        ),
-                    ));
-                }
-                inputs.extend_from_slice(&[u as f32, v as f32]);
-                targets.extend(p.iter().map(|&c| c as f32));
-            }
-            Ok(FixedSet { inputs, targets, in_dims: 2, out_dims: 3 })
-        };
-        let train = sample(seed, samples)?;
-        let eval = sample(EVAL_SEED, EVAL_POINTS)?;
+        inputs.extend_from_slice(&[u as f32, v as f32]);
+        targets.extend(p.iter().map(|&c| c as f32));
+    }
+    Ok(FixedSet { inputs, targets, in_dims: 2, out_dims: 3 })
+}
+
+impl SurfaceDataset {
+    pub fn build(spec: &SurfaceSpec, seed: u64) -> Result<SurfaceDataset, DataError> {
+        check_fields(spec)?;
+        let (param, domain, label) = parametrization(spec)?;
+        let samples = sample_count(spec)?;
+        let train = sample_points(&param, &domain, &label, seed, samples)?;
+        let eval = sample_points(&param, &domain, &label, EVAL_SEED, EVAL_POINTS)?;
         Ok(SurfaceDataset { name: format!("surface {label}"), domain, param, train, eval })
     }
 }

@@ -332,243 +332,320 @@ fn apply(values: &mut [f64], width: usize, stats: &[(f64, f64)]) {
     }
 }
 
+/// Checks the options that need no file: returns the validation fraction and the delimiter.
+fn check_options(spec: &TableSpec) -> Result<(f64, char), DataError> {
+    let path = spec.path.as_path();
+    let validation = spec.validation.unwrap_or(TABLE_VALIDATION);
+    if !(0.0..1.0).contains(&validation) {
+        return Err(DataError::invalid(
+            format!("csv '{}' validation", path.display()),
+            format!("must be a fraction in [0, 1), got {validation}"),
+        ));
+    }
+    if spec.task == TableTask::Classification && spec.standardize_targets == Some(true) {
+        return Err(DataError::invalid(
+            format!("csv '{}' standardize_targets", path.display()),
+            "applies to regression only; expected it unset or false with task = \"classification\"",
+        ));
+    }
+    let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let delimiter = spec.delimiter.unwrap_or(if tsv { '\t' } else { ',' });
+    if !delimiter.is_ascii() || delimiter == '"' || delimiter == '#' {
+        return Err(DataError::invalid(
+            format!("csv '{}' delimiter", path.display()),
+            format!("'{delimiter}' cannot separate fields; expected one ASCII character such as ',' ';' or a tab"),
+        ));
+    }
+    Ok((validation, delimiter))
+}
+
+/// A reader of CSV rows as approxlab reads them: no header row assumed, fields trimmed, `#` comment lines skipped,
+/// and flexible, so that a ragged row gets our message naming both lines rather than csv's.
+pub(crate) fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .delimiter(delimiter)
+        .from_reader(bytes)
+}
+
+/// Every record of the file, header included, fields trimmed and `#` comment lines skipped.
+fn read_records(path: &Path, delimiter: char) -> Result<Vec<csv::StringRecord>, DataError> {
+    if path.is_dir() {
+        return Err(DataError::csv(path, "is a directory; expected a CSV file"));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| DataError::csv(path, format!("cannot read file: {}", io_reason(&e))))?;
+    let mut reader = csv_reader(&bytes, delimiter as u8);
+    let mut records = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| format!("line {}: ", p.line())).unwrap_or_default();
+            DataError::csv(path, format!("{line}{e}; expected UTF-8 text with '{delimiter}'-separated fields"))
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn line_of(r: &csv::StringRecord) -> u64 {
+    r.position().map_or(0, |p| p.line())
+}
+
+/// The number of columns, which every record must share.
+fn common_width(path: &Path, records: &[csv::StringRecord], delimiter: char) -> Result<usize, DataError> {
+    let Some(first) = records.first() else {
+        return Err(DataError::csv(path, "empty file; expected rows of comma-separated numbers"));
+    };
+    let width = first.len();
+    if width < 2 {
+        return Err(DataError::csv(
+            path,
+            format!(
+                "line {}: 1 field; expected at least 2 columns (inputs and a target) separated by '{}' \
+                 (set delimiter for another separator)",
+                line_of(first),
+                delimiter.escape_default()
+            ),
+        ));
+    }
+    for r in &records[1..] {
+        if r.len() != width {
+            return Err(DataError::csv(
+                path,
+                format!("line {}: {} fields; expected {width} like line {}", line_of(r), r.len(), line_of(first)),
+            ));
+        }
+    }
+    Ok(width)
+}
+
+/// The column names (header fields, or indices without a header) and the data records after them.
+fn names_and_data<'a>(
+    path: &Path,
+    mode: HeaderMode,
+    records: &'a [csv::StringRecord],
+    width: usize,
+) -> Result<(Vec<String>, &'a [csv::StringRecord]), DataError> {
+    let first = &records[0];
+    let has_header = match mode {
+        HeaderMode::Yes => true,
+        HeaderMode::No => false,
+        HeaderMode::Auto => match records.get(1) {
+            Some(second) => first.iter().zip(second).any(|(a, b)| !is_number(a) && is_number(b)),
+            None => first.iter().any(|f| !is_number(f)),
+        },
+    };
+    let names: Vec<String> = if has_header {
+        first.iter().map(str::to_string).collect()
+    } else {
+        (0..width).map(|i| i.to_string()).collect()
+    };
+    let data = if has_header { &records[1..] } else { records };
+    if data.is_empty() {
+        return Err(DataError::csv(path, "no data rows after the header; expected rows of numbers"));
+    }
+    Ok((names, data))
+}
+
+/// The `(inputs, targets)` column indices, disjoint and non-empty.
+fn input_and_target_columns(spec: &TableSpec, names: &[String]) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+    let path = spec.path.as_path();
+    let width = names.len();
+    let targets = match &spec.targets {
+        Some(sel) => resolve(path, "targets", sel, names)?,
+        None => vec![width - 1],
+    };
+    let inputs = match &spec.inputs {
+        Some(sel) => resolve(path, "inputs", sel, names)?,
+        None => (0..width).filter(|c| !targets.contains(c)).collect(),
+    };
+    if let Some(&c) = inputs.iter().find(|c| targets.contains(c)) {
+        return Err(DataError::csv(
+            path,
+            format!("{} is both an input and a target; expected separate columns", describe(names, c)),
+        ));
+    }
+    if inputs.is_empty() {
+        return Err(DataError::csv(path, "no input columns left; expected at least one column besides the targets"));
+    }
+    if spec.task == TableTask::Classification && targets.len() != 1 {
+        return Err(DataError::csv(
+            path,
+            format!(
+                "classification takes one target column of labels, got {}; expected targets = [\"NAME\"]",
+                targets.len()
+            ),
+        ));
+    }
+    Ok((inputs, targets))
+}
+
+/// Field `c` of `r` as a finite number; `role` says what the column should hold.
+fn parse_number(path: &Path, names: &[String], r: &csv::StringRecord, c: usize, role: &str) -> Result<f64, DataError> {
+    let text = &r[c];
+    // Only an error names the place: formatting it for every field would cost more than the parse.
+    let at = || format!("line {}, {}", line_of(r), describe(names, c));
+    if text.is_empty() {
+        return Err(DataError::csv(
+            path,
+            format!("{}: empty field; expected a number (missing values are not supported)", at()),
+        ));
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(DataError::csv(path, format!("{}: value is {v}; expected finite numbers", at()))),
+        Err(_) => Err(DataError::csv(path, format!("{}: '{text}' is not a number; expected {role}", at()))),
+    }
+}
+
+/// Columns `columns` of every record, row-major.
+fn parse_numbers(
+    path: &Path,
+    names: &[String],
+    data: &[csv::StringRecord],
+    columns: &[usize],
+    role: &str,
+) -> Result<Vec<f64>, DataError> {
+    let mut out = Vec::with_capacity(data.len() * columns.len());
+    for r in data {
+        for &c in columns {
+            out.push(parse_number(path, names, r, c, role)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The labels of column `c` as one-hot rows, and the class names.
+fn parse_classes(
+    path: &Path,
+    names: &[String],
+    data: &[csv::StringRecord],
+    c: usize,
+) -> Result<(Vec<f64>, Vec<String>), DataError> {
+    let labels: Vec<&str> = data.iter().map(|r| &r[c]).collect();
+    if let Some(r) = data.iter().find(|r| r[c].is_empty()) {
+        return Err(DataError::csv(
+            path,
+            format!("line {}, {}: empty class label; expected a label on every row", line_of(r), describe(names, c)),
+        ));
+    }
+    let (ids, class_names) = classes_of(&labels);
+    if class_names.len() > MAX_CLASSES {
+        return Err(DataError::csv(
+            path,
+            format!(
+                "target {} has {} distinct labels; expected at most {MAX_CLASSES} classes (numeric targets want task = \"regression\")",
+                describe(names, c),
+                class_names.len()
+            ),
+        ));
+    }
+    if class_names.len() < 2 {
+        return Err(DataError::csv(
+            path,
+            format!(
+                "target {} has a single class '{}'; expected at least 2 classes",
+                describe(names, c),
+                class_names[0]
+            ),
+        ));
+    }
+    let k = class_names.len();
+    Ok((one_hot(&ids, k).into_iter().map(f64::from).collect(), class_names))
+}
+
+/// Which of the `n` rows are validation rows, and how many. A seeded shuffle picks them so that
+/// the split is deterministic yet not biased by the file order.
+fn validation_rows(path: &Path, n: usize, validation: f64, seed: u64) -> Result<(usize, Vec<bool>), DataError> {
+    let n_val = (n as f64 * validation).round() as usize;
+    if n_val >= n {
+        return Err(DataError::invalid(
+            format!("csv '{}' validation", path.display()),
+            format!("{validation} of {n} rows leaves no training rows; expected a smaller fraction"),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
+    let mut is_val = vec![false; n];
+    for &i in &order[..n_val] {
+        is_val[i] = true;
+    }
+    Ok((n_val, is_val))
+}
+
+/// The rows of `values` (`width` wide) whose `is_val` equals `val`, keeping file order.
+fn pick_rows(values: &[f64], width: usize, is_val: &[bool], val: bool) -> Vec<f64> {
+    (0..is_val.len())
+        .filter(|&i| is_val[i] == val)
+        .flat_map(|i| values[i * width..(i + 1) * width].iter().copied())
+        .collect()
+}
+
+/// Standardizes both splits with the training split's statistics, when `enabled`.
+fn standardize(enabled: bool, train: &mut [f64], validation: &mut [f64], width: usize) -> Option<Vec<(f64, f64)>> {
+    let stats = enabled.then(|| column_stats(train, width));
+    if let Some(s) = &stats {
+        apply(train, width, s);
+        apply(validation, width, s);
+    }
+    stats
+}
+
+/// The padded min/max box of the training inputs.
+fn input_domain(xt: &[f64], ni: usize) -> Vec<(f64, f64)> {
+    (0..ni)
+        .map(|c| {
+            let (lo, hi) = xt
+                .iter()
+                .skip(c)
+                .step_by(ni)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let pad = if hi > lo { DOMAIN_PAD * (hi - lo) } else { 0.5 };
+            (lo - pad, hi + pad)
+        })
+        .collect()
+}
+
+fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|v| v as f32).collect()
+}
+
 impl TableDataset {
     pub fn load(spec: &TableSpec, seed: u64) -> Result<TableDataset, DataError> {
         let path = spec.path.as_path();
-        let validation = spec.validation.unwrap_or(TABLE_VALIDATION);
-        if !(0.0..1.0).contains(&validation) {
-            return Err(DataError::invalid(
-                format!("csv '{}' validation", path.display()),
-                format!("must be a fraction in [0, 1), got {validation}"),
-            ));
-        }
+        let (validation, delimiter) = check_options(spec)?;
         let classification = spec.task == TableTask::Classification;
-        if classification && spec.standardize_targets == Some(true) {
-            return Err(DataError::invalid(
-                format!("csv '{}' standardize_targets", path.display()),
-                "applies to regression only; expected it unset or false with task = \"classification\"",
-            ));
-        }
-        let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-        let delimiter = spec.delimiter.unwrap_or(if tsv { '\t' } else { ',' });
-        if !delimiter.is_ascii() || delimiter == '"' || delimiter == '#' {
-            return Err(DataError::invalid(
-                format!("csv '{}' delimiter", path.display()),
-                format!("'{delimiter}' cannot separate fields; expected one ASCII character such as ',' ';' or a tab"),
-            ));
-        }
+        let records = read_records(path, delimiter)?;
+        let width = common_width(path, &records, delimiter)?;
+        let (names, data) = names_and_data(path, spec.header, &records, width)?;
+        let (inputs, targets) = input_and_target_columns(spec, &names)?;
 
-        if path.is_dir() {
-            return Err(DataError::csv(path, "is a directory; expected a CSV file"));
-        }
-        let bytes =
-            std::fs::read(path).map_err(|e| DataError::csv(path, format!("cannot read file: {}", io_reason(&e))))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .delimiter(delimiter as u8)
-            .from_reader(bytes.as_slice());
-        let mut records = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map(|p| format!("line {}: ", p.line())).unwrap_or_default();
-                DataError::csv(path, format!("{line}{e}; expected UTF-8 text with '{delimiter}'-separated fields"))
-            })?;
-            records.push(record);
-        }
-        let line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| p.line());
-        let Some(first) = records.first() else {
-            return Err(DataError::csv(path, "empty file; expected rows of comma-separated numbers"));
-        };
-        let width = first.len();
-        if width < 2 {
-            return Err(DataError::csv(
-                path,
-                format!(
-                    "line {}: 1 field; expected at least 2 columns (inputs and a target) separated by '{}' \
-                     (set delimiter for another separator)",
-                    line_of(first),
-                    delimiter.escape_default()
-                ),
-            ));
-        }
-        for r in &records[1..] {
-            if r.len() != width {
-                return Err(DataError::csv(
-                    path,
-                    format!("line {}: {} fields; expected {width} like line {}", line_of(r), r.len(), line_of(first)),
-                ));
-            }
-        }
-        let has_header = match spec.header {
-            HeaderMode::Yes => true,
-            HeaderMode::No => false,
-            HeaderMode::Auto => match records.get(1) {
-                Some(second) => first.iter().zip(second).any(|(a, b)| !is_number(a) && is_number(b)),
-                None => first.iter().any(|f| !is_number(f)),
-            },
-        };
-        let names: Vec<String> = if has_header {
-            first.iter().map(str::to_string).collect()
-        } else {
-            (0..width).map(|i| i.to_string()).collect()
-        };
-        let data = if has_header { &records[1..] } else { &records[..] };
-        if data.is_empty() {
-            return Err(DataError::csv(path, "no data rows after the header; expected rows of numbers"));
-        }
-
-        let targets = match &spec.targets {
-            Some(sel) => resolve(path, "targets", sel, &names)?,
-            None => vec![width - 1],
-        };
-        let inputs = match &spec.inputs {
-            Some(sel) => resolve(path, "inputs", sel, &names)?,
-            None => (0..width).filter(|c| !targets.contains(c)).collect(),
-        };
-        if let Some(&c) = inputs.iter().find(|c| targets.contains(c)) {
-            return Err(DataError::csv(
-                path,
-                format!("{} is both an input and a target; expected separate columns", describe(&names, c)),
-            ));
-        }
-        if inputs.is_empty() {
-            return Err(DataError::csv(
-                path,
-                "no input columns left; expected at least one column besides the targets",
-            ));
-        }
-        if classification && targets.len() != 1 {
-            return Err(DataError::csv(
-                path,
-                format!(
-                    "classification takes one target column of labels, got {}; expected targets = [\"NAME\"]",
-                    targets.len()
-                ),
-            ));
-        }
-
-        let number = |r: &csv::StringRecord, c: usize, role: &str| -> Result<f64, DataError> {
-            let text = &r[c];
-            let at = format!("line {}, {}", line_of(r), describe(&names, c));
-            if text.is_empty() {
-                return Err(DataError::csv(
-                    path,
-                    format!("{at}: empty field; expected a number (missing values are not supported)"),
-                ));
-            }
-            match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                Ok(v) => Err(DataError::csv(path, format!("{at}: value is {v}; expected finite numbers"))),
-                Err(_) => Err(DataError::csv(path, format!("{at}: '{text}' is not a number; expected {role}"))),
-            }
-        };
         let n = data.len();
         let (ni, nt) = (inputs.len(), targets.len());
-        let mut x = Vec::with_capacity(n * ni);
-        for r in data {
-            for &c in &inputs {
-                x.push(number(r, c, "a number in every input column")?);
-            }
-        }
-        let (mut y, class_names, out_dims) = if classification {
-            let c = targets[0];
-            let labels: Vec<&str> = data.iter().map(|r| &r[c]).collect();
-            if let Some(r) = data.iter().find(|r| r[c].is_empty()) {
-                return Err(DataError::csv(
-                    path,
-                    format!(
-                        "line {}, {}: empty class label; expected a label on every row",
-                        line_of(r),
-                        describe(&names, c)
-                    ),
-                ));
-            }
-            let (ids, class_names) = classes_of(&labels);
-            if class_names.len() > MAX_CLASSES {
-                return Err(DataError::csv(
-                    path,
-                    format!(
-                        "target {} has {} distinct labels; expected at most {MAX_CLASSES} classes (numeric targets want task = \"regression\")",
-                        describe(&names, c),
-                        class_names.len()
-                    ),
-                ));
-            }
-            if class_names.len() < 2 {
-                return Err(DataError::csv(
-                    path,
-                    format!(
-                        "target {} has a single class '{}'; expected at least 2 classes",
-                        describe(&names, c),
-                        class_names[0]
-                    ),
-                ));
-            }
+        let x = parse_numbers(path, &names, data, &inputs, "a number in every input column")?;
+        let (y, class_names, out_dims) = if classification {
+            let (y, class_names) = parse_classes(path, &names, data, targets[0])?;
             let k = class_names.len();
-            (one_hot(&ids, k).into_iter().map(f64::from).collect::<Vec<_>>(), Some(class_names), k)
+            (y, Some(class_names), k)
         } else {
-            let mut y = Vec::with_capacity(n * nt);
-            for r in data {
-                for &c in &targets {
-                    y.push(number(
-                        r,
-                        c,
-                        "numbers in regression target columns (labels want task = \"classification\")",
-                    )?);
-                }
-            }
-            (y, None, nt)
+            let role = "numbers in regression target columns (labels want task = \"classification\")";
+            (parse_numbers(path, &names, data, &targets, role)?, None, nt)
         };
 
-        // Deterministic split: a seeded shuffle picks the validation rows; both parts keep file order.
-        let n_val = (n as f64 * validation).round() as usize;
-        if n_val >= n {
-            return Err(DataError::invalid(
-                format!("csv '{}' validation", path.display()),
-                format!("{validation} of {n} rows leaves no training rows; expected a smaller fraction"),
-            ));
-        }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
-        let mut is_val = vec![false; n];
-        for &i in &order[..n_val] {
-            is_val[i] = true;
-        }
-        let pick = |values: &[f64], w: usize, val: bool| -> Vec<f64> {
-            (0..n).filter(|&i| is_val[i] == val).flat_map(|i| values[i * w..(i + 1) * w].iter().copied()).collect()
-        };
-        let (mut xt, mut xv) = (pick(&x, ni, false), pick(&x, ni, true));
-        let (mut yt, mut yv) = (pick(&y, out_dims, false), pick(&y, out_dims, true));
-        x.clear();
-        y.clear();
+        let (n_val, is_val) = validation_rows(path, n, validation, seed)?;
+        let (mut xt, mut xv) = (pick_rows(&x, ni, &is_val, false), pick_rows(&x, ni, &is_val, true));
+        let (mut yt, mut yv) = (pick_rows(&y, out_dims, &is_val, false), pick_rows(&y, out_dims, &is_val, true));
+        // Free the unsplit copies before the f32 copies are made.
+        drop((x, y));
 
-        let input_scaling = spec.standardize.unwrap_or(true).then(|| column_stats(&xt, ni));
-        if let Some(s) = &input_scaling {
-            apply(&mut xt, ni, s);
-            apply(&mut xv, ni, s);
-        }
-        let target_scaling =
-            (!classification && spec.standardize_targets.unwrap_or(false)).then(|| column_stats(&yt, nt));
-        if let Some(s) = &target_scaling {
-            apply(&mut yt, nt, s);
-            apply(&mut yv, nt, s);
-        }
-        let domain = (0..ni)
-            .map(|c| {
-                let (lo, hi) = xt
-                    .iter()
-                    .skip(c)
-                    .step_by(ni)
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-                let pad = if hi > lo { DOMAIN_PAD * (hi - lo) } else { 0.5 };
-                (lo - pad, hi + pad)
-            })
-            .collect();
+        let input_scaling = standardize(spec.standardize.unwrap_or(true), &mut xt, &mut xv, ni);
+        let standardize_targets = !classification && spec.standardize_targets.unwrap_or(false);
+        let target_scaling = standardize(standardize_targets, &mut yt, &mut yv, nt);
+        let domain = input_domain(&xt, ni);
 
-        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
         let n_train = n - n_val;
         let file =
             path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());

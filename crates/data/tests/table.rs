@@ -45,6 +45,8 @@ fn csv_regression_defaults() {
     assert_eq!((d.input_dims(), d.output_dims(), d.kind()), (3, 1, Kind::Table));
     assert_eq!((d.classes(), d.class_names()), (None, None));
     assert!(d.test_set().is_none());
+    assert!(!d.has_truth(), "a table's points are all there is");
+    assert!(DataSpec::parse("mandelbrot").unwrap().build(3).unwrap().has_truth());
     // 80 / 20 split.
     assert_eq!(d.len(), Some(80));
     assert_eq!(d.eval_set().len(3), 20);

@@ -234,58 +234,8 @@ fn check_fixture(name: &str) {
     let fx = Fixture::load(name);
     let mut failures: Vec<String> = Vec::new();
     let mut worst = Worst::default();
-
-    // Model with the fixture's initial parameters.
-    let output_dims = fx.usize(fx.key("output_dims"), "output_dims");
-    let domain = fx.domain();
-    assert_eq!(domain.len(), fx.usize(fx.key("input_dims"), "input_dims"), "{name}: domain vs input_dims");
-    let seed = fx.usize(fx.key("seed"), "seed") as u64;
-    let mut model = Model::new(fx.model_config(), &domain, output_dims, seed)
-        .unwrap_or_else(|e| panic!("{name}: building the model: {e}"));
-    let param_names: Vec<String> = fx
-        .key("param_names")
-        .as_array()
-        .unwrap_or_else(|| panic!("{name}: param_names is not a list"))
-        .iter()
-        .map(|v| fx.str(v, "param_names entry").to_string())
-        .collect();
-    let ours = model.param_tensors();
-    let our_names: Vec<String> =
-        ours.iter().map(|t| t.name.strip_prefix("network.").unwrap_or(&t.name).to_string()).collect();
-    assert_eq!(our_names, param_names, "{name}: the model's tensors (without 'network.') differ from the fixture's");
-    let covered: usize = ours.iter().map(|t| t.shape.iter().product::<usize>()).sum();
-    assert_eq!(covered, model.n_params(), "{name}: the named tensors do not cover every parameter");
-    // (name, offset, len) per tensor.
-    let layout: Vec<(String, usize, usize)> =
-        ours.iter().zip(&param_names).map(|(t, n)| (n.clone(), t.offset, t.shape.iter().product())).collect();
-    for (t, n) in ours.iter().zip(&param_names) {
-        let (shape, values) = fx.tensor(&format!("param.{n}"));
-        assert_eq!(&t.shape, shape, "{name}: shape of {n}: ours {:?}, fixture {shape:?}", t.shape);
-        for (p, v) in model.params[t.offset..t.offset + values.len()].iter_mut().zip(values) {
-            *p = *v as f32;
-        }
-    }
-
-    // Data.
-    let batch = fx.usize(fx.key("batch"), "batch");
-    let steps = fx.usize(fx.key("steps"), "steps");
-    let (in_shape, _) = fx.tensor("input");
-    let (t_shape, _) = fx.tensor("target");
-    assert_eq!(in_shape, &vec![batch, domain.len()], "{name}: input shape");
-    assert_eq!(t_shape, &vec![batch, output_dims], "{name}: target shape");
-    let input = fx.values_f32("input");
-    let target = fx.values_f32("target");
-    let ref_loss = &fx.tensor("loss").1;
-    assert_eq!(ref_loss.len(), steps, "{name}: loss has {} values for {steps} steps", ref_loss.len());
-    let ref_norms: Vec<f64> = fx
-        .key("grad_norm_pre_clip")
-        .as_array()
-        .unwrap_or_else(|| panic!("{name}: grad_norm_pre_clip is not a list"))
-        .iter()
-        .map(|v| fx.f64(v, "grad_norm_pre_clip entry"))
-        .collect();
-    assert_eq!(ref_norms.len(), steps, "{name}: grad_norm_pre_clip length");
-
+    let (model, layout) = model_with_fixture_params(&fx, name);
+    let (input, target, ref_loss, ref_norms) = fixture_batch(&fx, name);
     let mut trainer =
         Trainer::new(model, fx.train_config()).unwrap_or_else(|e| panic!("{name}: building the trainer: {e}"));
 
@@ -309,26 +259,102 @@ fn check_fixture(name: &str) {
     }
 
     // (2) The optimizer steps on the same batch.
-    for k in 0..steps {
+    for k in 0..ref_loss.len() {
         let stats = trainer.step(&input, &target).unwrap_or_else(|e| panic!("{name}: step {k}: {e}"));
-        let e = relative_error(stats.loss, ref_loss[k]);
-        worst.loss = worst.loss.max(e);
-        if e.is_nan() || e > LOSS_TOL {
-            failures.push(format!(
-                "loss[{k}]: ours {:.9e}, reference {:.9e}, rel err {e:.2e} > {LOSS_TOL:.0e}",
-                stats.loss, ref_loss[k]
-            ));
-        }
-        let e = relative_error(stats.grad_norm, ref_norms[k]);
-        worst.grad_norm = worst.grad_norm.max(e);
-        if e.is_nan() || e > LOSS_TOL {
-            failures.push(format!(
-                "grad_norm_pre_clip[{k}]: ours {:.9e}, reference {:.9e}, rel err {e:.2e} > {LOSS_TOL:.0e}",
-                stats.grad_norm, ref_norms[k]
-            ));
+        for (what, ours, reference, worst) in [
+            ("loss", stats.loss, ref_loss[k], &mut worst.loss),
+            ("grad_norm_pre_clip", stats.grad_norm, ref_norms[k], &mut worst.grad_norm),
+        ] {
+            let e = relative_error(ours, reference);
+            *worst = worst.max(e);
+            if e.is_nan() || e > LOSS_TOL {
+                failures.push(format!(
+                    "{what}[{k}]: ours {ours:.9e}, reference {reference:.9e}, rel err {e:.2e} > {LOSS_TOL:.0e}"
+                ));
+            }
         }
     }
-    for (n, off, len) in &layout {
+    check_final_params(&fx, &trainer, &layout, &mut worst, &mut failures);
+
+    println!(
+        "{name}: max errors: loss[0] {:.2e}, losses {:.2e}, grad norm {:.2e}, grad {:.2e}, final param {:.2e}, \
+         final param / update {:.2e}",
+        worst.loss0, worst.loss, worst.grad_norm, worst.grad, worst.param, worst.update
+    );
+    assert!(
+        failures.is_empty(),
+        "fixture {name}: {} mismatch(es) against PyTorch:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
+/// The fixture's model with its initial parameters, and `(name, offset, len)` of each tensor.
+fn model_with_fixture_params(fx: &Fixture, name: &str) -> (Model, Vec<(String, usize, usize)>) {
+    let output_dims = fx.usize(fx.key("output_dims"), "output_dims");
+    let domain = fx.domain();
+    assert_eq!(domain.len(), fx.usize(fx.key("input_dims"), "input_dims"), "{name}: domain vs input_dims");
+    let seed = fx.usize(fx.key("seed"), "seed") as u64;
+    let mut model = Model::new(fx.model_config(), &domain, output_dims, seed)
+        .unwrap_or_else(|e| panic!("{name}: building the model: {e}"));
+    let param_names: Vec<String> = fx
+        .key("param_names")
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: param_names is not a list"))
+        .iter()
+        .map(|v| fx.str(v, "param_names entry").to_string())
+        .collect();
+    let ours = model.param_tensors();
+    let our_names: Vec<String> =
+        ours.iter().map(|t| t.name.strip_prefix("network.").unwrap_or(&t.name).to_string()).collect();
+    assert_eq!(our_names, param_names, "{name}: the model's tensors (without 'network.') differ from the fixture's");
+    let covered: usize = ours.iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    assert_eq!(covered, model.n_params(), "{name}: the named tensors do not cover every parameter");
+    let layout: Vec<(String, usize, usize)> =
+        ours.iter().zip(&param_names).map(|(t, n)| (n.clone(), t.offset, t.shape.iter().product())).collect();
+    for (t, n) in ours.iter().zip(&param_names) {
+        let (shape, values) = fx.tensor(&format!("param.{n}"));
+        assert_eq!(&t.shape, shape, "{name}: shape of {n}: ours {:?}, fixture {shape:?}", t.shape);
+        for (p, v) in model.params[t.offset..t.offset + values.len()].iter_mut().zip(values) {
+            *p = *v as f32;
+        }
+    }
+    (model, layout)
+}
+
+/// The fixture's batch (inputs, targets) and its reference losses and pre-clip gradient norms, one per step.
+fn fixture_batch(fx: &Fixture, name: &str) -> BatchAndReference {
+    let (input_dims, output_dims) = (fx.domain().len(), fx.usize(fx.key("output_dims"), "output_dims"));
+    let batch = fx.usize(fx.key("batch"), "batch");
+    let steps = fx.usize(fx.key("steps"), "steps");
+    let (in_shape, _) = fx.tensor("input");
+    let (t_shape, _) = fx.tensor("target");
+    assert_eq!(in_shape, &vec![batch, input_dims], "{name}: input shape");
+    assert_eq!(t_shape, &vec![batch, output_dims], "{name}: target shape");
+    let ref_loss = fx.tensor("loss").1.clone();
+    assert_eq!(ref_loss.len(), steps, "{name}: loss has {} values for {steps} steps", ref_loss.len());
+    let ref_norms: Vec<f64> = fx
+        .key("grad_norm_pre_clip")
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: grad_norm_pre_clip is not a list"))
+        .iter()
+        .map(|v| fx.f64(v, "grad_norm_pre_clip entry"))
+        .collect();
+    assert_eq!(ref_norms.len(), steps, "{name}: grad_norm_pre_clip length");
+    (fx.values_f32("input"), fx.values_f32("target"), ref_loss, ref_norms)
+}
+
+type BatchAndReference = (Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>);
+
+/// The parameters after the steps against the reference's, relative to the tensor and to the reference's update.
+fn check_final_params(
+    fx: &Fixture,
+    trainer: &Trainer,
+    layout: &[(String, usize, usize)],
+    worst: &mut Worst,
+    failures: &mut Vec<String>,
+) {
+    for (n, off, len) in layout {
         let ours = &trainer.params()[*off..off + len];
         let (_, p_final) = fx.tensor(&format!("final.{n}"));
         let (_, p_init) = fx.tensor(&format!("param.{n}"));
@@ -346,18 +372,6 @@ fn check_fixture(name: &str) {
             ));
         }
     }
-
-    println!(
-        "{name}: max errors: loss[0] {:.2e}, losses {:.2e}, grad norm {:.2e}, grad {:.2e}, final param {:.2e}, \
-         final param / update {:.2e}",
-        worst.loss0, worst.loss, worst.grad_norm, worst.grad, worst.param, worst.update
-    );
-    assert!(
-        failures.is_empty(),
-        "fixture {name}: {} mismatch(es) against PyTorch:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! labels, a confusion matrix heatmap, and metric curves (accuracy per epoch).
 
 use image::{imageops, Rgb, RgbImage};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::colormap::Colormap;
@@ -334,9 +335,41 @@ pub fn plot_metric_curves(
     height: u32,
 ) -> Result<RgbImage, ViewError> {
     ensure_font();
-    let err = |e: &dyn std::fmt::Display| ViewError::new(format!("cannot draw metric plot: {e}"));
-    let valid = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
-    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied().filter(valid)).collect();
+    let frame = metric_frame(series, y_range)?;
+    let (w, h) = (width.max(1), height.max(1));
+    let mut buf = vec![255u8; w as usize * h as usize * 3];
+    draw_metric_chart(&mut buf, (w, h), series, &MetricTitles { title, x_label, y_label }, frame)?;
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| ViewError::new("cannot draw metric plot: buffer"))
+}
+
+/// The texts around a [`plot_metric_curves`] chart.
+struct MetricTitles<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+}
+
+/// The axis ranges of a [`plot_metric_curves`] chart and the corner of its legend.
+struct MetricFrame {
+    x: (f64, f64),
+    y: (f64, f64),
+    legend_at: SeriesLabelPosition,
+}
+
+type MetricChart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn metric_plot_error(e: impl std::fmt::Display) -> ViewError {
+    ViewError::new(format!("cannot draw metric plot: {e}"))
+}
+
+fn is_finite_point(&(x, y): &(f64, f64)) -> bool {
+    x.is_finite() && y.is_finite()
+}
+
+/// The axes and legend corner for `series`. The x axis always takes in 0 and never
+/// collapses to a point, so that a single epoch still gets an axis.
+fn metric_frame(series: &[LossSeries], y_range: Option<(f64, f64)>) -> Result<MetricFrame, ViewError> {
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied().filter(is_finite_point)).collect();
     if all.is_empty() {
         return Err(ViewError::new("cannot draw metric plot: no finite values"));
     }
@@ -345,82 +378,107 @@ pub fn plot_metric_curves(
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }
-    let (y0, y1) = match y_range {
+    let y = match y_range {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() && hi > lo => (lo, hi),
         Some(r) => return Err(ViewError::new(format!("cannot draw metric plot: bad y range {r:?}"))),
-        None => {
-            let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
-            if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
-                let pad = 0.5 * lo.abs().max(1e-3);
-                (lo - pad, hi + pad)
-            } else {
-                let pad = 0.05 * (hi - lo);
-                (lo - pad, hi + pad)
-            }
-        }
+        None => fitted_y_range(&all),
     };
-    // The legend goes where the curves are not at their end: below them when they
-    // finish high (accuracy), above them otherwise (error rates).
-    let ends: Vec<f64> = series.iter().filter_map(|s| s.points.iter().rev().find(|p| valid(p)).map(|p| p.1)).collect();
-    let finish_high = ends.iter().sum::<f64>() / ends.len().max(1) as f64 > 0.5 * (y0 + y1);
-    let legend_at = if finish_high { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight };
+    Ok(MetricFrame { x: (x0, x1), y, legend_at: metric_legend_position(series, y) })
+}
 
-    let (w, h) = (width.max(1), height.max(1));
-    let mut buf = vec![255u8; w as usize * h as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT_FAMILY, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .x_label_formatter(&|v| trim_number(*v))
-            .label_style((FONT_FAMILY, 13))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (i, s) in series.iter().enumerate() {
-            let (r, g, b) = PALETTE[i % PALETTE.len()];
-            let style = ShapeStyle::from(RGBColor(r, g, b)).stroke_width(2);
-            let pts: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (x as f32, y as f32)).collect();
-            let inside = |&(x, y): &(f64, f64)| valid(&(x, y)) && (x0..=x1).contains(&x) && (y0..=y1).contains(&y);
-            let mut pieces = visible_pieces(&pts, (x0, x1), (y0, y1)).into_iter();
-            // The legend entry is attached to the first series drawn for `s`, whichever
-            // that is; an entirely invisible series gets an empty one.
-            let first = match pieces.next() {
-                Some(p) => chart.draw_series(LineSeries::new(p, style)),
-                None => chart.draw_series(std::iter::empty::<PathElement<(f64, f64)>>()),
-            }
-            .map_err(|e| err(&e))?;
-            first.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-            for p in pieces {
-                chart.draw_series(LineSeries::new(p, style)).map_err(|e| err(&e))?;
-            }
-            if s.points.len() <= 60 {
-                let dot = ShapeStyle::from(RGBColor(r, g, b)).filled();
-                chart
-                    .draw_series(s.points.iter().copied().filter(inside).map(|p| Circle::new(p, 3, dot)))
-                    .map_err(|e| err(&e))?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .label_font((FONT_FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .position(legend_at)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+/// The y values of `points` with a 5 % margin; a flat line gets a margin of half its
+/// value instead (at least 1e-3), so that it sits in the middle of a readable axis.
+fn fitted_y_range(points: &[(f64, f64)]) -> (f64, f64) {
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let pad = if hi - lo <= f64::EPSILON * hi.abs().max(1.0) { 0.5 * lo.abs().max(1e-3) } else { 0.05 * (hi - lo) };
+    (lo - pad, hi + pad)
+}
+
+/// The legend goes where the curves are not at their end: below them when they
+/// finish high (accuracy), above them otherwise (error rates).
+fn metric_legend_position(series: &[LossSeries], (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let ends: Vec<f64> =
+        series.iter().filter_map(|s| s.points.iter().rev().find(|p| is_finite_point(p)).map(|p| p.1)).collect();
+    let finish_high = ends.iter().sum::<f64>() / ends.len().max(1) as f64 > 0.5 * (y0 + y1);
+    if finish_high {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
     }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| ViewError::new("cannot draw metric plot: buffer"))
+}
+
+/// Draws the whole chart into `buf`, an RGB buffer of `size` pixels.
+fn draw_metric_chart(
+    buf: &mut [u8],
+    size: (u32, u32),
+    series: &[LossSeries],
+    titles: &MetricTitles<'_>,
+    frame: MetricFrame,
+) -> Result<(), ViewError> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE).map_err(metric_plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(titles.title, (FONT_FAMILY, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(frame.x.0..frame.x.1, frame.y.0..frame.y.1)
+        .map_err(metric_plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc(titles.x_label)
+        .y_desc(titles.y_label)
+        .x_label_formatter(&|v| trim_number(*v))
+        .label_style((FONT_FAMILY, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(metric_plot_error)?;
+    for (i, s) in series.iter().enumerate() {
+        draw_metric_series(&mut chart, i, s, &frame)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT_FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(frame.legend_at)
+        .draw()
+        .map_err(metric_plot_error)?;
+    root.present().map_err(metric_plot_error)
+}
+
+/// Draws the `index`-th series as its visible pieces of line, its legend entry, and,
+/// when it has few points, a dot per point inside the frame.
+fn draw_metric_series(
+    chart: &mut MetricChart<'_, '_>,
+    index: usize,
+    s: &LossSeries,
+    frame: &MetricFrame,
+) -> Result<(), ViewError> {
+    let ((x0, x1), (y0, y1)) = (frame.x, frame.y);
+    let (r, g, b) = PALETTE[index % PALETTE.len()];
+    let style = ShapeStyle::from(RGBColor(r, g, b)).stroke_width(2);
+    let pts: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (x as f32, y as f32)).collect();
+    let inside = |&(x, y): &(f64, f64)| is_finite_point(&(x, y)) && (x0..=x1).contains(&x) && (y0..=y1).contains(&y);
+    let mut pieces = visible_pieces(&pts, (x0, x1), (y0, y1)).into_iter();
+    // The legend entry is attached to the first series drawn for `s`, whichever
+    // that is; an entirely invisible series gets an empty one.
+    let first = match pieces.next() {
+        Some(p) => chart.draw_series(LineSeries::new(p, style)),
+        None => chart.draw_series(std::iter::empty::<PathElement<(f64, f64)>>()),
+    }
+    .map_err(metric_plot_error)?;
+    first.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    for p in pieces {
+        chart.draw_series(LineSeries::new(p, style)).map_err(metric_plot_error)?;
+    }
+    if s.points.len() <= 60 {
+        let dot = ShapeStyle::from(RGBColor(r, g, b)).filled();
+        chart
+            .draw_series(s.points.iter().copied().filter(inside).map(|p| Circle::new(p, 3, dot)))
+            .map_err(metric_plot_error)?;
+    }
+    Ok(())
 }
 
 /// `v` with at most three decimals and no trailing zeros, so that epochs read "2", not "2.0".

@@ -236,6 +236,13 @@ struct Raster {
 }
 
 impl Raster {
+    fn new(width: u32, height: u32, background: [u8; 3]) -> Self {
+        Raster {
+            img: RgbImage::from_pixel(width, height, Rgb(background)),
+            inv_z: vec![0.0; width as usize * height as usize],
+        }
+    }
+
     fn triangle(&mut self, v: [(f32, f32, f32); 3], shade: [f32; 3], colour: V3) {
         let (w, h) = (self.img.width() as i64, self.img.height() as i64);
         let area = (v[1].0 - v[0].0) * (v[2].1 - v[0].1) - (v[2].0 - v[0].0) * (v[1].1 - v[0].1);
@@ -325,59 +332,114 @@ impl Raster {
 /// the camera (it would sit around or behind the eye), are skipped.
 pub fn render_surface(spec: &SurfaceSpec<'_>) -> Result<RgbImage, ViewError> {
     let (width, height) = (spec.width.max(1), spec.height.max(1));
-    let (nu, nv) = (spec.grid.0.max(2), spec.grid.1.max(2));
-    let mesh = eval_grid(spec.f, spec.u_range, spec.v_range, nu, nv);
+    let mesh = Mesh::sample(spec);
+    let wires = truth_wires(spec, &mesh);
+    let bounds = spec
+        .bounds
+        .or_else(|| Bounds::from_points(spec.points))
+        .or_else(|| Bounds::from_points(wires.iter().flatten()))
+        .or_else(|| Bounds::from_points(&mesh.pts))
+        .unwrap_or(Bounds { min: [-1.0; 3], max: [1.0; 3] });
+    let viewpoint = Viewpoint::new(spec.camera.view(&bounds, width, height));
 
-    // Truth wireframe polylines: constant-u lines sampled along v, then constant-v lines.
+    let mut r = Raster::new(width, height, spec.background);
+    draw_mesh(&mut r, &mesh, &viewpoint);
+    draw_wires(&mut r, &wires, &viewpoint);
+    draw_points(&mut r, spec.points, &viewpoint);
+
+    let mut img = r.img;
+    draw_text(&mut img, &spec.caption, 8, 6, 18.0, [235, 235, 235])?;
+    Ok(img)
+}
+
+/// The learned surface sampled on its grid (u outer, v inner), with vertex normals.
+struct Mesh {
+    pts: Vec<V3>,
+    /// `None` where the grid degenerates (e.g. a sphere's poles); the face normal
+    /// stands in there.
+    normals: Vec<Option<V3>>,
+    nu: usize,
+    nv: usize,
+}
+
+impl Mesh {
+    fn sample(spec: &SurfaceSpec<'_>) -> Mesh {
+        let (nu, nv) = (spec.grid.0.max(2), spec.grid.1.max(2));
+        let pts = eval_grid(spec.f, spec.u_range, spec.v_range, nu, nv);
+        let (nu, nv) = (nu as usize, nv as usize);
+        let normals = vertex_normals(&pts, nu, nv);
+        Mesh { pts, normals, nu, nv }
+    }
+
+    fn at(&self, i: usize, j: usize) -> V3 {
+        self.pts[i * self.nv + j]
+    }
+}
+
+/// Normals from central differences of the grid (one-sided at its edges), which
+/// smooth the shading across triangles.
+fn vertex_normals(pts: &[V3], nu: usize, nv: usize) -> Vec<Option<V3>> {
+    let at = |i: usize, j: usize| pts[i * nv + j];
+    (0..nu * nv)
+        .map(|k| {
+            let (i, j) = (k / nv, k % nv);
+            let du = sub(at((i + 1).min(nu - 1), j), at(i.saturating_sub(1), j));
+            let dv = sub(at(i, (j + 1).min(nv - 1)), at(i, j.saturating_sub(1)));
+            normalize(cross(du, dv))
+        })
+        .collect()
+}
+
+/// Truth wireframe polylines: constant-u lines sampled along v, then constant-v lines,
+/// each as finely sampled as the learned mesh so that both bend alike.
+fn truth_wires(spec: &SurfaceSpec<'_>, mesh: &Mesh) -> Vec<Vec<V3>> {
     let mut wires: Vec<Vec<V3>> = Vec::new();
     if let Some(truth) = spec.truth {
+        let (nu, nv) = (mesh.nu as u32, mesh.nv as u32);
         let (lu, lv) = (spec.truth_lines.0.max(2), spec.truth_lines.1.max(2));
         let along_v = eval_grid(truth, spec.u_range, spec.v_range, lu, nv);
         wires.extend(along_v.chunks(nv as usize).map(|c| c.to_vec()));
         let along_u = eval_grid(truth, spec.u_range, spec.v_range, nu, lv);
         wires.extend((0..lv as usize).map(|j| (0..nu as usize).map(|i| along_u[i * lv as usize + j]).collect()));
     }
+    wires
+}
 
-    let bounds = spec
-        .bounds
-        .or_else(|| Bounds::from_points(spec.points))
-        .or_else(|| Bounds::from_points(wires.iter().flatten()))
-        .or_else(|| Bounds::from_points(&mesh))
-        .unwrap_or(Bounds { min: [-1.0; 3], max: [1.0; 3] });
-    let view = spec.camera.view(&bounds, width, height);
-    let reach = view.distance();
-    let usable = |p: V3| finite(p) && norm(sub(p, view.target)) < reach;
+/// A placed camera with the light and the limit that every drawn element is checked against.
+struct Viewpoint {
+    view: View,
+    /// Geometry at least this far from the target would sit around or behind the eye.
+    reach: f32,
+    light: V3,
+}
 
-    // A headlight above-left of the eye: lighting turns with the camera, so a slow
-    // turn changes the viewpoint but not the brightness of what faces the viewer.
-    let light = normalize(add(add(scale(view.right, -0.35), scale(view.up, 0.55)), scale(view.forward, -1.0)))
-        .unwrap_or([0.0, 0.0, 1.0]);
+impl Viewpoint {
+    fn new(view: View) -> Self {
+        // A headlight above-left of the eye: lighting turns with the camera, so a slow
+        // turn changes the viewpoint but not the brightness of what faces the viewer.
+        let light = normalize(add(add(scale(view.right, -0.35), scale(view.up, 0.55)), scale(view.forward, -1.0)))
+            .unwrap_or([0.0, 0.0, 1.0]);
+        Viewpoint { view, reach: view.distance(), light }
+    }
 
-    let at = |i: usize, j: usize| mesh[i * nv as usize + j];
-    let (nu_s, nv_s) = (nu as usize, nv as usize);
-    // Vertex normals from central differences of the grid; None where the grid
-    // degenerates (e.g. a sphere's poles), in which case the face normal is used.
-    let normals: Vec<Option<V3>> = (0..nu_s * nv_s)
-        .map(|k| {
-            let (i, j) = (k / nv_s, k % nv_s);
-            let du = sub(at((i + 1).min(nu_s - 1), j), at(i.saturating_sub(1), j));
-            let dv = sub(at(i, (j + 1).min(nv_s - 1)), at(i, j.saturating_sub(1)));
-            normalize(cross(du, dv))
-        })
-        .collect();
-    let shade_of = |n: V3| AMBIENT + (1.0 - AMBIENT) * dot(n, light).abs();
+    fn usable(&self, p: V3) -> bool {
+        finite(p) && norm(sub(p, self.view.target)) < self.reach
+    }
 
-    let mut r = Raster {
-        img: RgbImage::from_pixel(width, height, Rgb(spec.background)),
-        inv_z: vec![0.0; width as usize * height as usize],
-    };
+    /// Two-sided Lambert plus ambient, so that back faces are lit too.
+    fn shade(&self, normal: V3) -> f32 {
+        AMBIENT + (1.0 - AMBIENT) * dot(normal, self.light).abs()
+    }
+}
 
-    for i in 0..nu_s - 1 {
-        for j in 0..nv_s - 1 {
+fn draw_mesh(r: &mut Raster, mesh: &Mesh, viewpoint: &Viewpoint) {
+    let view = &viewpoint.view;
+    for i in 0..mesh.nu - 1 {
+        for j in 0..mesh.nv - 1 {
             let quad = [(i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1)];
             for tri in [[quad[0], quad[1], quad[2]], [quad[0], quad[2], quad[3]]] {
-                let p = tri.map(|(a, b)| at(a, b));
-                if !p.iter().all(|&q| usable(q)) {
+                let p = tri.map(|(a, b)| mesh.at(a, b));
+                if !p.iter().all(|&q| viewpoint.usable(q)) {
                     continue;
                 }
                 let (Some(s0), Some(s1), Some(s2)) = (view.project(p[0]), view.project(p[1]), view.project(p[2]))
@@ -389,34 +451,35 @@ pub fn render_surface(spec: &SurfaceSpec<'_>) -> Result<RgbImage, ViewError> {
                 };
                 let facing_eye = dot(face_n, sub(view.eye, p[0])) > 0.0;
                 let colour = if facing_eye { FRONT_COLOUR } else { BACK_COLOUR };
-                let shade = tri.map(|(a, b)| shade_of(normals[a * nv_s + b].unwrap_or(face_n)));
+                let shade = tri.map(|(a, b)| viewpoint.shade(mesh.normals[a * mesh.nv + b].unwrap_or(face_n)));
                 r.triangle([s0, s1, s2], shade, colour);
             }
         }
     }
+}
 
-    for wire in &wires {
+fn draw_wires(r: &mut Raster, wires: &[Vec<V3>], viewpoint: &Viewpoint) {
+    for wire in wires {
         for seg in wire.windows(2) {
-            if !(usable(seg[0]) && usable(seg[1])) {
+            if !(viewpoint.usable(seg[0]) && viewpoint.usable(seg[1])) {
                 continue;
             }
-            if let (Some(a), Some(b)) = (view.project(seg[0]), view.project(seg[1])) {
+            if let (Some(a), Some(b)) = (viewpoint.view.project(seg[0]), viewpoint.view.project(seg[1])) {
                 r.line(a, b, WIRE_COLOUR);
             }
         }
     }
+}
 
-    let dot_radius = (height as f32 / 250.0).max(2.0);
-    for p in spec.points {
-        if !usable(*p) {
+fn draw_points(r: &mut Raster, points: &[V3], viewpoint: &Viewpoint) {
+    // Dots grow with the image so that they stay visible in large renders.
+    let dot_radius = (viewpoint.view.height as f32 / 250.0).max(2.0);
+    for p in points {
+        if !viewpoint.usable(*p) {
             continue;
         }
-        if let Some(s) = view.project(*p) {
+        if let Some(s) = viewpoint.view.project(*p) {
             r.dot(s, dot_radius, POINT_COLOUR);
         }
     }
-
-    let mut img = r.img;
-    draw_text(&mut img, &spec.caption, 8, 6, 18.0, [235, 235, 235])?;
-    Ok(img)
 }

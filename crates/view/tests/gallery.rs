@@ -2,35 +2,47 @@
 //! `$APPROXLAB_VIEW_GALLERY` (default: the system temp dir) for a person to look at;
 //! ignored by default because it only produces pictures, it checks nothing.
 
+use std::path::{Path, PathBuf};
+
 use approxlab_view::*;
 
 #[test]
 #[ignore]
 fn gallery() {
     let dir = std::env::var_os("APPROXLAB_VIEW_GALLERY")
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("approxlab-view-gallery"));
     std::fs::create_dir_all(&dir).unwrap();
+    write_fields(&dir);
+    write_colormaps(&dir);
+    write_curves(&dir);
+    write_surface(&dir);
+}
 
-    let mandel = |p: &[f32], out: &mut [f32]| {
-        for (o, q) in out.iter_mut().zip(p.chunks_exact(2)) {
-            let (cx, cy) = (q[0], q[1]);
-            let (mut x, mut y, mut i) = (0f32, 0f32, 0);
-            while i < 100 && x * x + y * y < 4.0 {
-                (x, y) = (x * x - y * y + cx, 2.0 * x * y + cy);
-                i += 1;
-            }
-            *o = i as f32 / 100.0;
+/// Escape time of the Mandelbrot iteration, scaled to 0..1: a field with sharp detail.
+fn mandelbrot(p: &[f32], out: &mut [f32]) {
+    for (o, q) in out.iter_mut().zip(p.chunks_exact(2)) {
+        let (cx, cy) = (q[0], q[1]);
+        let (mut x, mut y, mut i) = (0f32, 0f32, 0);
+        while i < 100 && x * x + y * y < 4.0 {
+            (x, y) = (x * x - y * y + cx, 2.0 * x * y + cy);
+            i += 1;
         }
-    };
+        *o = i as f32 / 100.0;
+    }
+}
+
+/// Learned, truth and error panels side by side, the "learned" field standing in for
+/// a model that has nearly caught up with a dimmed truth.
+fn write_fields(dir: &Path) {
     let w = Window::parse("-2,1,-1.125,1.125").unwrap();
-    let learned = render_scalar(&mandel, w, 480, 360, Colormap::Inferno, DEFAULT_TILE_ROWS);
+    let learned = render_scalar(&mandelbrot, w, 480, 360, Colormap::Inferno, DEFAULT_TILE_ROWS);
     let smooth = |p: &[f32], out: &mut [f32]| {
-        mandel(p, out);
+        mandelbrot(p, out);
         out.iter_mut().for_each(|v| *v = (*v * 0.9).min(1.0));
     };
     let truth = render_scalar(&smooth, w, 480, 360, Colormap::Inferno, DEFAULT_TILE_ROWS);
-    let err = render_error(&smooth, &mandel, 1, w, 480, 360, Colormap::GistHeat, 0.2, 64);
+    let err = render_error(&smooth, &mandelbrot, 1, w, 480, 360, Colormap::GistHeat, 0.2, 64);
     let panels = [
         label_panel(&learned, "learned").unwrap(),
         label_panel(&truth, "truth").unwrap(),
@@ -38,7 +50,10 @@ fn gallery() {
     ];
     let row = hstack(&[&panels[0], &panels[1], &panels[2]], 6);
     write_png_atomic(dir.join("fields.png"), &row).unwrap();
+}
 
+/// A labelled 0..1 ramp per colour map, stacked.
+fn write_colormaps(dir: &Path) {
     let strip: Vec<RgbImage> = Colormap::ALL
         .iter()
         .map(|cm| {
@@ -53,7 +68,10 @@ fn gallery() {
         .collect();
     let refs: Vec<&RgbImage> = strip.iter().collect();
     write_png_atomic(dir.join("colormaps.png"), &vstack(&refs, 2)).unwrap();
+}
 
+/// A curve fit nearly done, and the same truth against an early, wild model.
+fn write_curves(dir: &Path) {
     let f = |x: &[f32], y: &mut [f32]| {
         for (o, &v) in y.iter_mut().zip(x) {
             *o = (2.0 * v).sin() * (-0.1 * v * v).exp();
@@ -78,14 +96,18 @@ fn gallery() {
     spec.learned = &wild;
     spec.caption = "step 10  loss 2.3e+0".into();
     write_png_atomic(dir.join("curve_wild.png"), &plot_curve(&spec).unwrap()).unwrap();
+}
 
-    let torus = |p: &[f32], out: &mut [f32]| {
-        for (o, q) in out.chunks_exact_mut(3).zip(p.chunks_exact(2)) {
-            let (u, v) = (q[0], q[1]);
-            let r = 2.0 + 0.8 * v.cos();
-            o.copy_from_slice(&[r * u.cos(), r * u.sin(), 0.8 * v.sin()]);
-        }
-    };
+fn torus(p: &[f32], out: &mut [f32]) {
+    for (o, q) in out.chunks_exact_mut(3).zip(p.chunks_exact(2)) {
+        let (u, v) = (q[0], q[1]);
+        let r = 2.0 + 0.8 * v.cos();
+        o.copy_from_slice(&[r * u.cos(), r * u.sin(), 0.8 * v.sin()]);
+    }
+}
+
+/// A wobbly learned torus against the true one's wireframe and samples on it.
+fn write_surface(dir: &Path) {
     let wobbly = |p: &[f32], out: &mut [f32]| {
         torus(p, out);
         for (o, q) in out.chunks_exact_mut(3).zip(p.chunks_exact(2)) {

@@ -123,9 +123,9 @@ pub fn run(args: &ChallengeArgs) -> Result<u8> {
     let (config, name) = entry_config(args)?;
     if args.serve {
         let after = |dir: &Path| finish(dir, &name, true);
-        return Ok(crate::train_served(config, args.quiet, &args.listen, Some(&after))?.1);
+        return Ok(crate::commands::train_served(config, args.quiet, &args.listen, Some(&after))?.1);
     }
-    let (dir, code) = crate::train(config, args.quiet)?;
+    let (dir, code) = crate::commands::train(config, args.quiet)?;
     if code != 0 {
         eprintln!("approxlab: the entry did not finish its budget (exit {code}); scoring what it learned");
     }

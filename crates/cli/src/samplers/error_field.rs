@@ -45,7 +45,7 @@ impl ErrorFieldSampler {
     pub fn new(data: Arc<dyn Dataset>, seed: u64, batch: usize, share: f64, grid: usize) -> Result<Self> {
         let dims = data.input_dims();
         let cells = grid.pow(dims as u32);
-        let has_truth = data.truth(&vec![0.0; dims], &mut vec![0.0; data.output_dims()]);
+        let has_truth = data.has_truth();
         if data.training_points().is_none() && !has_truth {
             bail!("sampler error_field: {} has neither a fixed training set nor a truth function to ask", data.name());
         }

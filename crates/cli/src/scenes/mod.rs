@@ -347,7 +347,7 @@ fn run_served(scene: &Scene, args: &SceneArgs) -> Result<u8> {
         println!("report   {}", report::write(&opts.out)?.display());
         Ok(())
     };
-    let (_, code) = crate::train_served(config.clone(), opts.quiet, &args.listen, Some(&after))?;
+    let (_, code) = crate::commands::train_served(config.clone(), opts.quiet, &args.listen, Some(&after))?;
     Ok(code)
 }
 
@@ -506,7 +506,7 @@ impl Ctx<'_> {
 
     fn train(&mut self, model: catalog::Model, zoom: Option<[f64; 4]>) -> Result<Option<SceneResult>> {
         let config = self.single_config(model)?;
-        let (run_dir, code, summary) = crate::train_summarised(config.clone(), self.opts.quiet)?;
+        let (run_dir, code, summary) = crate::commands::train_summarised(config.clone(), self.opts.quiet)?;
         if code != 0 {
             if crate::run::INTERRUPTED.load(Ordering::SeqCst) {
                 return Ok(None);

@@ -2,7 +2,7 @@
 //! every `REPORT/NAME/scene.json` there, in the video's order. Scenes not run yet say how to run them.
 
 use super::catalog::{Scene, SCENES};
-use super::{MediaKind, SceneResult};
+use super::{Media, MediaKind, SceneResult, SceneTable};
 use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -87,24 +87,7 @@ fn scene_section(html: &mut String, scene: &Scene, result: Option<&SceneResult>)
         esc(&r.command)
     );
     for t in &r.tables {
-        html.push_str("<table>");
-        if !t.caption.is_empty() {
-            let _ = write!(html, "<caption>{}</caption>", esc(&t.caption));
-        }
-        html.push_str("<tr>");
-        for c in &t.columns {
-            let _ = write!(html, "<th>{}</th>", esc(c));
-        }
-        html.push_str("</tr>\n");
-        for row in &t.rows {
-            html.push_str("<tr>");
-            for cell in row {
-                let class = if is_numeric(cell) { " class=\"n\"" } else { "" };
-                let _ = write!(html, "<td{class}>{}</td>", esc(cell));
-            }
-            html.push_str("</tr>\n");
-        }
-        html.push_str("</table>\n");
+        table_html(html, t);
     }
     if let Some(reference) = scene.reference {
         let _ = writeln!(html, "<p class=\"sub\">Published figure: {}</p>", esc(reference));
@@ -112,9 +95,35 @@ fn scene_section(html: &mut String, scene: &Scene, result: Option<&SceneResult>)
     for note in &r.notes {
         let _ = writeln!(html, "<p>{}</p>", esc(note));
     }
+    media_html(html, scene.name, &r.media);
+    html.push_str("</section>\n");
+}
+
+fn table_html(html: &mut String, t: &SceneTable) {
+    html.push_str("<table>");
+    if !t.caption.is_empty() {
+        let _ = write!(html, "<caption>{}</caption>", esc(&t.caption));
+    }
+    html.push_str("<tr>");
+    for c in &t.columns {
+        let _ = write!(html, "<th>{}</th>", esc(c));
+    }
+    html.push_str("</tr>\n");
+    for row in &t.rows {
+        html.push_str("<tr>");
+        for cell in row {
+            let class = if is_numeric(cell) { " class=\"n\"" } else { "" };
+            let _ = write!(html, "<td{class}>{}</td>", esc(cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+}
+
+fn media_html(html: &mut String, scene_name: &str, media: &[Media]) {
     html.push_str("<div class=\"media\">\n");
-    for m in &r.media {
-        let src = href(&format!("{}/{}", scene.name, m.src));
+    for m in media {
+        let src = href(&format!("{}/{}", scene_name, m.src));
         match m.kind {
             MediaKind::Image => {
                 let _ = writeln!(
@@ -134,7 +143,7 @@ fn scene_section(html: &mut String, scene: &Scene, result: Option<&SceneResult>)
             }
         }
     }
-    html.push_str("</div>\n</section>\n");
+    html.push_str("</div>\n");
 }
 
 /// Rebuilds `out/index.html` from the scenes' results there; returns its path.

@@ -38,6 +38,31 @@ fn thousands(n: f64) -> String {
 }
 
 pub(super) fn scene(ctx: &Ctx<'_>) -> Result<SceneResult> {
+    let (table, first_refusal) = count_table()?;
+    write_plot(&ctx.dir.join("terms.png"))?;
+    let limit = ModelConfig::default().max_features;
+    let mut result = ctx.base(format!(
+        "order 64: {} terms in 2-D, {} in 3-D (refused above {} features), {} per-dimension",
+        thousands(series_terms(64, 2)),
+        thousands(series_terms(64, 3)),
+        thousands(limit as f64),
+        thousands(2.0 * 129.0)
+    ));
+    result.tables.push(table);
+    result.media.push(Media::image("terms.png", "features against order (log scale)"));
+    if let Some(refusal) = first_refusal {
+        result.notes.push(format!("Where approxlab refuses: {refusal}"));
+    }
+    result.notes.push(
+        "The full series is what makes the 2-D Fourier series exact; per-dimension features drop the products \
+         between dimensions, so they grow linearly with the dimension and the image fits stay affordable."
+            .into(),
+    );
+    Ok(result)
+}
+
+/// The table of feature counts by order and dimension, and the first refusal of the engine's feature limit.
+fn count_table() -> Result<(SceneTable, Option<String>)> {
     let mut rows = Vec::new();
     let mut first_refusal: Option<String> = None;
     for &n in &ORDERS {
@@ -83,6 +108,11 @@ pub(super) fn scene(ctx: &Ctx<'_>) -> Result<SceneResult> {
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
     };
+    Ok((table, first_refusal))
+}
+
+/// Features against order on log axes: the series of each dimension and the per-dimension features.
+fn write_plot(path: &std::path::Path) -> Result<()> {
     let series: Vec<LossSeries> = [1u32, 2, 3, 4, 6]
         .iter()
         .map(|&d| LossSeries {
@@ -108,26 +138,7 @@ pub(super) fn scene(ctx: &Ctx<'_>) -> Result<SceneResult> {
         },
     )
     .map_err(|e| anyhow!("{e}"))?;
-    write_png_atomic(ctx.dir.join("terms.png"), &plot).map_err(|e| anyhow!("{e}"))?;
-    let limit = ModelConfig::default().max_features;
-    let mut result = ctx.base(format!(
-        "order 64: {} terms in 2-D, {} in 3-D (refused above {} features), {} per-dimension",
-        thousands(series_terms(64, 2)),
-        thousands(series_terms(64, 3)),
-        thousands(limit as f64),
-        thousands(2.0 * 129.0)
-    ));
-    result.tables.push(table);
-    result.media.push(Media::image("terms.png", "features against order (log scale)"));
-    if let Some(refusal) = first_refusal {
-        result.notes.push(format!("Where approxlab refuses: {refusal}"));
-    }
-    result.notes.push(
-        "The full series is what makes the 2-D Fourier series exact; per-dimension features drop the products \
-         between dimensions, so they grow linearly with the dimension and the image fits stay affordable."
-            .into(),
-    );
-    Ok(result)
+    write_png_atomic(path, &plot).map_err(|e| anyhow!("{e}"))
 }
 
 #[cfg(test)]
