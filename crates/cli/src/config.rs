@@ -613,15 +613,12 @@ fn tidy_floats(value: &mut toml::Value) {
     }
 }
 
+/// The largest side of a frame or a render from the command line.
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+
 /// Parses `WxH` such as `1920x1080`.
 pub fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let err = || anyhow!("size '{s}': expected WIDTHxHEIGHT such as 800x600, each from 1 to 16384");
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
-    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| err())?, h.trim().parse().map_err(|_| err())?);
-    if w == 0 || h == 0 || w > 16384 || h > 16384 {
-        return Err(err());
-    }
-    Ok((w, h))
+    approxlab_view::parse_size(s, MAX_IMAGE_SIDE).map_err(|e| anyhow!(e))
 }
 
 #[cfg(test)]

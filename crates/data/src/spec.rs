@@ -25,7 +25,7 @@ pub const FORMS: &[(&str, &str)] = &[
 /// The forms of [`FORMS`], comma-separated, with a choice of names spelled out (`surface:sphere, surface:shell`).
 pub fn spec_usages() -> String {
     let spell_out = |usage: &str| match usage.split_once(':') {
-        Some((kind, names)) if names.contains('|') && !names.contains('[') => {
+        Some((kind, names)) if names.contains('|') && !usage.contains('[') => {
             names.split('|').map(|name| format!("{kind}:{name}")).collect::<Vec<_>>().join(", ")
         }
         _ => usage.to_string(),

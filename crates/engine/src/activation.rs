@@ -2,6 +2,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::parts::{self, Form, Part};
+use crate::rows;
 use crate::simd::{self, multiversion};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -120,9 +121,6 @@ impl fmt::Display for Activation {
         }
     }
 }
-
-/// Rows handed to one Rayon task: large enough to amortise scheduling, fixed so results never depend on the pool.
-const ROWS_PER_TASK: usize = 64;
 
 /// GELU's pieces at `z`: the normal CDF `Phi(z)` and density `phi(z)`. erf is Abramowitz-Stegun 7.1.26 (1.5e-7
 /// absolute, enough for f32 and far cheaper than a series); its `exp(-x^2)` with `x = z / sqrt 2` is `exp(-z^2 / 2)`,
@@ -312,7 +310,7 @@ impl Activation {
     /// Adds `bias` to every row of `z` and applies the activation. With `keep_z` the biased pre-activation stays in
     /// `z` and the output goes to `a`; otherwise `a` is ignored and `z` is overwritten with the output.
     pub fn forward_rows(self, bias: &[f32], z: &mut [f32], a: &mut [f32], keep_z: bool) {
-        let chunk = ROWS_PER_TASK * bias.len().max(1);
+        let chunk = rows::ROWS_PER_TASK * bias.len().max(1);
         if keep_z {
             z.par_chunks_mut(chunk).zip(a.par_chunks_mut(chunk)).for_each(|(zc, ac)| forward_keep(self, bias, zc, ac));
         } else {

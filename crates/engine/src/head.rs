@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::parts::{self, Form, Part};
+use crate::rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +17,6 @@ pub enum Head {
     /// Softmax over each row, for classification.
     Softmax,
 }
-
-const CHUNK_ROWS: usize = 256;
 
 impl Part for Head {
     const KIND: &'static str = "head";
@@ -56,7 +55,7 @@ impl Head {
 
     /// `pred = head(raw)` for rows of `width` values.
     pub fn forward(self, raw: &[f32], pred: &mut [f32], width: usize) {
-        let chunk = CHUNK_ROWS * width;
+        let chunk = rows::HEAD_ROWS_PER_TASK * width;
         pred.par_chunks_mut(chunk).zip(raw.par_chunks(chunk)).for_each(|(p, y)| match self {
             Head::Tanh01 => p.iter_mut().zip(y).for_each(|(p, y)| *p = 0.5 * (y.tanh() + 1.0)),
             Head::Sigmoid => p.iter_mut().zip(y).for_each(|(p, y)| *p = 1.0 / (1.0 + (-y).exp())),
@@ -72,7 +71,7 @@ impl Head {
     /// Turns the gradient with respect to the predictions into the one with respect to the raw outputs, in place,
     /// using only the predictions.
     pub fn backward(self, pred: &[f32], grad: &mut [f32], width: usize) {
-        let chunk = CHUNK_ROWS * width;
+        let chunk = rows::HEAD_ROWS_PER_TASK * width;
         grad.par_chunks_mut(chunk).zip(pred.par_chunks(chunk)).for_each(|(g, p)| match self {
             // d/dy (tanh y + 1)/2 = (1 - tanh^2 y)/2 = 2 p (1 - p)
             Head::Tanh01 => g.iter_mut().zip(p).for_each(|(g, p)| *g *= 2.0 * p * (1.0 - p)),

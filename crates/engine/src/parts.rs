@@ -88,10 +88,15 @@ pub fn usages<P: Part>() -> String {
 /// Parses `spec` as given to a flag: the error names the flag once (`--loss: unknown loss 'x', ...`), not the flag
 /// and then the kind again.
 pub fn parse_flag<P: Part>(flag: &str, spec: &str) -> std::result::Result<P, String> {
-    P::parse(spec).map_err(|e| match e {
-        EngineError::Config { field, message } if field == P::KIND => format!("{flag}: {message}"),
-        other => format!("{flag}: {other}"),
-    })
+    P::parse(spec).map_err(|e| format!("{flag}: {}", without_kind::<P>(e)))
+}
+
+/// The error's text without its field where the field is only the kind's name, which the caller names already.
+pub fn without_kind<P: Part>(e: EngineError) -> String {
+    match e {
+        EngineError::Config { field, message } if field == P::KIND => message,
+        other => other.to_string(),
+    }
 }
 
 /// The error of a form given arguments it does not take.

@@ -45,7 +45,7 @@ impl Part for PrecisionSetting {
 impl std::str::FromStr for PrecisionSetting {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        <Self as Part>::parse(s).map_err(|e| e.to_string())
+        <Self as Part>::parse(s).map_err(parts::without_kind::<Self>)
     }
 }
 

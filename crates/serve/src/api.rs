@@ -413,14 +413,7 @@ struct RenderQuery {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), ApiError> {
-    let err = || bad_request(format!("size '{s}': expected WxH, each from 1 to {MAX_RENDER_SIDE}"));
-    let (w, h) = s.split_once('x').ok_or_else(err)?;
-    let (w, h) = (w.trim().parse::<u32>().map_err(|_| err())?, h.trim().parse::<u32>().map_err(|_| err())?);
-    if (1..=MAX_RENDER_SIDE).contains(&w) && (1..=MAX_RENDER_SIDE).contains(&h) {
-        Ok((w, h))
-    } else {
-        Err(err())
-    }
+    approxlab_view::parse_size(s, MAX_RENDER_SIDE).map_err(bad_request)
 }
 
 fn png(bytes: Vec<u8>) -> Response {

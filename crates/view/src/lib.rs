@@ -59,7 +59,7 @@ pub use video::{
     colormap_palette, default_bitrate, encode_frames_dir, encode_frames_dir_with_progress, VideoFormat, VideoOptions,
     VideoSummary, VideoWriter, DEFAULT_BITS_PER_PIXEL, DEFAULT_FPS, MAX_FPS, MIN_DEFAULT_BITRATE,
 };
-pub use window::{Domain, ImageCoords, ImageDomain, Window, WindowError};
+pub use window::{parse_size, Domain, ImageCoords, ImageDomain, Window, WindowError};
 
 /// A function to render: `f(points, out)` with `points` row-major `[n, in_dims]` and
 /// `out` row-major `[n, out_dims]`, `n` being the same for both.

@@ -221,3 +221,30 @@ impl From<ImageDomain> for Domain {
         Domain::RowCol(d)
     }
 }
+
+/// Parses an image size `WIDTHxHEIGHT` such as `1920x1080`, each side from 1 to `max_side`.
+pub fn parse_size(s: &str, max_side: u32) -> Result<(u32, u32), String> {
+    let err = || format!("size '{s}': expected WIDTHxHEIGHT such as 800x600, each from 1 to {max_side}");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| err())?, h.trim().parse().map_err(|_| err())?);
+    if (1..=max_side).contains(&w) && (1..=max_side).contains(&h) {
+        Ok((w, h))
+    } else {
+        Err(err())
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_within_the_limit_and_name_it_otherwise() {
+        assert_eq!(parse_size("640x480", 2048), Ok((640, 480)));
+        assert_eq!(parse_size(" 2 X 3 ", 2048), Ok((2, 3)));
+        for bad in ["0x10", "10", "axb", "10x", "2049x1", "-1x5"] {
+            let e = parse_size(bad, 2048).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")) && e.contains("from 1 to 2048"), "{e}");
+        }
+    }
+}

@@ -15,6 +15,7 @@
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::parts::Form;
+use crate::rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -64,8 +65,6 @@ pub struct Fourier {
     order: usize,
 }
 
-/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
-const CHUNK_ROWS: usize = 64;
 /// Frequencies advanced together (see the module doc): 8 f64 lanes fill AVX-512 or two AVX2 registers.
 const LANES: usize = 8;
 
@@ -158,13 +157,14 @@ impl Encoding for Fourier {
             output.len(),
             batch * width
         );
-        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * dims)).for_each(
-            |(out, inp)| {
+        output[..batch * width]
+            .par_chunks_mut(rows::ROWS_PER_TASK * width)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .for_each(|(out, inp)| {
                 for (o, &x) in out.chunks_exact_mut(block).zip(inp) {
                     encode_one(x, n, o);
                 }
-            },
-        );
+            });
     }
 
     fn backward(
@@ -180,9 +180,9 @@ impl Encoding for Fourier {
         let Some(gx) = grad_input else { return };
         let (dims, n, width) = (self.dims, self.order, self.width());
         let block = 2 * n + 1;
-        gx.par_chunks_mut(CHUNK_ROWS * dims)
-            .zip(input.par_chunks(CHUNK_ROWS * dims))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * width))
+        gx.par_chunks_mut(rows::ROWS_PER_TASK * dims)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * width))
             .for_each(|((gx, inp), go)| {
                 for ((g, &x), go) in gx.iter_mut().zip(inp).zip(go.chunks_exact(block)) {
                     *g = grad_one(x, n, go);

@@ -19,6 +19,7 @@
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::parts::Form;
+use crate::rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -96,9 +97,6 @@ pub struct FourierSeries {
     count: usize,
 }
 
-/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
-const CHUNK_ROWS: usize = 16;
-
 thread_local! {
     /// Per-thread factor scratch, so that steady-state training allocates nothing.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -169,8 +167,10 @@ impl Encoding for FourierSeries {
     fn forward(&self, _params: &[f32], input: &[f32], output: &mut [f32]) {
         let (dims, width) = (self.dims, self.count);
         let batch = input.len() / dims;
-        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * dims)).for_each(
-            |(out, inp)| {
+        output[..batch * width]
+            .par_chunks_mut(rows::SERIES_ROWS_PER_TASK * width)
+            .zip(input.par_chunks(rows::SERIES_ROWS_PER_TASK * dims))
+            .for_each(|(out, inp)| {
                 self.with_factors(inp, |r, [f0, f1, f2], _| {
                     let o = &mut out[r * width..(r + 1) * width];
                     // Index of the full product minus one, as the constant term is not stored.
@@ -187,8 +187,7 @@ impl Encoding for FourierSeries {
                         }
                     }
                 });
-            },
-        );
+            });
     }
 
     fn backward(
@@ -202,9 +201,9 @@ impl Encoding for FourierSeries {
         grad_params.fill(0.0);
         let Some(gx) = grad_input else { return };
         let (dims, width) = (self.dims, self.count);
-        gx.par_chunks_mut(CHUNK_ROWS * dims)
-            .zip(input.par_chunks(CHUNK_ROWS * dims))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * width))
+        gx.par_chunks_mut(rows::SERIES_ROWS_PER_TASK * dims)
+            .zip(input.par_chunks(rows::SERIES_ROWS_PER_TASK * dims))
+            .zip(grad_output.par_chunks(rows::SERIES_ROWS_PER_TASK * width))
             .for_each(|((gx, inp), go)| {
                 self.with_factors(inp, |r, [f0, f1, f2], [d0, d1, d2]| {
                     let g = &go[r * width..(r + 1) * width];

@@ -12,6 +12,7 @@ use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::parts::Form;
 use crate::rng;
+use crate::rows;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -77,9 +78,6 @@ pub struct Gaussian {
     b: Vec<f32>,
 }
 
-/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
-const CHUNK_ROWS: usize = 64;
-
 impl Gaussian {
     pub fn new(spec: &GaussianSpec, ctx: &BuildContext) -> Result<Self> {
         spec.validate()?;
@@ -130,8 +128,10 @@ impl Encoding for Gaussian {
     fn forward(&self, _params: &[f32], input: &[f32], output: &mut [f32]) {
         let (dims, m) = (self.dims, self.m);
         let batch = input.len() / dims;
-        output[..batch * 2 * m].par_chunks_mut(CHUNK_ROWS * 2 * m).zip(input.par_chunks(CHUNK_ROWS * dims)).for_each(
-            |(out, inp)| {
+        output[..batch * 2 * m]
+            .par_chunks_mut(rows::ROWS_PER_TASK * 2 * m)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .for_each(|(out, inp)| {
                 for (o, x) in out.chunks_exact_mut(2 * m).zip(inp.chunks_exact(dims)) {
                     let (sins, coss) = o.split_at_mut(m);
                     for ((s, c), bi) in sins.iter_mut().zip(coss.iter_mut()).zip(self.b.chunks_exact(dims)) {
@@ -139,8 +139,7 @@ impl Encoding for Gaussian {
                         (*s, *c) = theta.sin_cos();
                     }
                 }
-            },
-        );
+            });
     }
 
     fn backward(
@@ -154,9 +153,9 @@ impl Encoding for Gaussian {
         grad_params.fill(0.0);
         let Some(gx) = grad_input else { return };
         let (dims, m) = (self.dims, self.m);
-        gx.par_chunks_mut(CHUNK_ROWS * dims)
-            .zip(input.par_chunks(CHUNK_ROWS * dims))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * 2 * m))
+        gx.par_chunks_mut(rows::ROWS_PER_TASK * dims)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * 2 * m))
             .for_each(|((gx, inp), go)| {
                 for ((g, x), go) in gx.chunks_exact_mut(dims).zip(inp.chunks_exact(dims)).zip(go.chunks_exact(2 * m)) {
                     g.fill(0.0);

@@ -26,6 +26,7 @@ use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::optimizer::MarkedRows;
 use crate::parts::Form;
+use crate::rows;
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -192,9 +193,6 @@ impl Touched {
     }
 }
 
-/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
-const CHUNK_ROWS: usize = 64;
-
 /// A coordinate the grid can read: f32, or f64 for positions finer than f32 resolves at the finest levels (a
 /// resolution of 65536 leaves an f32 coordinate near 0.5 only 8 bits for the position within a cell).
 trait Coord: Copy + Send + Sync {
@@ -331,8 +329,10 @@ impl HashGrid {
         let width = self.output_dims();
         let batch = input.len() / d;
         assert!(params.len() >= self.n_params, "hash_grid forward: {} params, needs {}", params.len(), self.n_params);
-        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * d)).for_each(
-            |(out, inp)| {
+        output[..batch * width]
+            .par_chunks_mut(rows::ROWS_PER_TASK * width)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * d))
+            .for_each(|(out, inp)| {
                 // Level-outer: a chunk's lookups into one table run back to back while it is warm in cache.
                 for (l, level) in self.levels.iter().enumerate() {
                     let table = &params[level.offset..level.offset + level.entries * f];
@@ -349,8 +349,7 @@ impl HashGrid {
                         }
                     }
                 }
-            },
-        );
+            });
     }
 
     fn backward_impl<const D: usize, T: Coord>(
@@ -397,9 +396,9 @@ impl HashGrid {
             }
         });
         let Some(gx) = grad_input else { return };
-        gx.par_chunks_mut(CHUNK_ROWS * d)
-            .zip(input.par_chunks(CHUNK_ROWS * d))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * width))
+        gx.par_chunks_mut(rows::ROWS_PER_TASK * d)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * d))
+            .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * width))
             .for_each(|((gx, inp), go)| {
                 for ((gx, x), go) in gx.chunks_exact_mut(d).zip(inp.chunks_exact(d)).zip(go.chunks_exact(width)) {
                     let mut acc = [0.0f32; 3];

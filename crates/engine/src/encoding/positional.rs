@@ -10,6 +10,7 @@
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::parts::Form;
+use crate::rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
@@ -55,9 +56,6 @@ pub struct Positional {
     levels: usize,
 }
 
-/// Rows per Rayon task; fixed so that the work split never depends on the thread count.
-const CHUNK_ROWS: usize = 64;
-
 impl Encoding for Positional {
     fn describe(&self) -> String {
         format!("positional({})", self.levels)
@@ -76,8 +74,10 @@ impl Encoding for Positional {
         let (dims, block) = (self.dims, 2 * self.levels + 1);
         let batch = input.len() / dims;
         let width = dims * block;
-        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * dims)).for_each(
-            |(out, inp)| {
+        output[..batch * width]
+            .par_chunks_mut(rows::ROWS_PER_TASK * width)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .for_each(|(out, inp)| {
                 for (o, &x) in out.chunks_exact_mut(block).zip(inp) {
                     o[0] = x;
                     // An exact sin_cos per level: L is small, and double-angle recurrences would double the error
@@ -90,8 +90,7 @@ impl Encoding for Positional {
                         w *= 2.0;
                     }
                 }
-            },
-        );
+            });
     }
 
     fn backward(
@@ -105,9 +104,9 @@ impl Encoding for Positional {
         grad_params.fill(0.0);
         let Some(gx) = grad_input else { return };
         let (dims, block) = (self.dims, 2 * self.levels + 1);
-        gx.par_chunks_mut(CHUNK_ROWS * dims)
-            .zip(input.par_chunks(CHUNK_ROWS * dims))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * dims * block))
+        gx.par_chunks_mut(rows::ROWS_PER_TASK * dims)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * dims))
+            .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * dims * block))
             .for_each(|((gx, inp), go)| {
                 for ((g, &x), go) in gx.iter_mut().zip(inp).zip(go.chunks_exact(block)) {
                     let mut acc = go[0] as f64;

@@ -6,6 +6,7 @@
 use super::{parse_count_arg, BuildContext, Encoding, EncodingSpec};
 use crate::error::{EngineError, Result};
 use crate::parts::Form;
+use crate::rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -46,9 +47,6 @@ pub struct Taylor {
     order: usize,
 }
 
-/// Rows per Rayon task: enough work to amortise scheduling, fixed so results never depend on the thread count.
-const CHUNK_ROWS: usize = 64;
-
 impl Encoding for Taylor {
     fn describe(&self) -> String {
         format!("taylor({})", self.order)
@@ -67,8 +65,10 @@ impl Encoding for Taylor {
         let (d, n) = (self.dims, self.order);
         let batch = input.len() / d;
         let width = d * n;
-        output[..batch * width].par_chunks_mut(CHUNK_ROWS * width).zip(input.par_chunks(CHUNK_ROWS * d)).for_each(
-            |(out, inp)| {
+        output[..batch * width]
+            .par_chunks_mut(rows::ROWS_PER_TASK * width)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * d))
+            .for_each(|(out, inp)| {
                 for (o, &x) in out.chunks_exact_mut(n).zip(inp) {
                     let mut p = 1.0f32;
                     for v in o.iter_mut() {
@@ -76,8 +76,7 @@ impl Encoding for Taylor {
                         *v = p;
                     }
                 }
-            },
-        );
+            });
     }
 
     fn backward(
@@ -91,9 +90,9 @@ impl Encoding for Taylor {
         grad_params.fill(0.0);
         let Some(gx) = grad_input else { return };
         let (d, n) = (self.dims, self.order);
-        gx.par_chunks_mut(CHUNK_ROWS * d)
-            .zip(input.par_chunks(CHUNK_ROWS * d))
-            .zip(grad_output.par_chunks(CHUNK_ROWS * d * n))
+        gx.par_chunks_mut(rows::ROWS_PER_TASK * d)
+            .zip(input.par_chunks(rows::ROWS_PER_TASK * d))
+            .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * d * n))
             .for_each(|((gx, inp), go)| {
                 for ((g, &x), go) in gx.iter_mut().zip(inp).zip(go.chunks_exact(n)) {
                     // d(x^k)/dx = k x^(k-1); `p` runs through x^(k-1).
