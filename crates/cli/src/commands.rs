@@ -2,6 +2,7 @@
 
 use crate::config::{self, ConfigFlags, RunConfig};
 use crate::render::{self, RenderOptions};
+use crate::run_loop::Session;
 use crate::{compare as comparison, live, media, progress, queue, run, run_loop, summary, ListenArgs, ViewArgs};
 use anyhow::{anyhow, bail, Context, Result};
 use approxlab_data::DataSpec;
@@ -173,7 +174,7 @@ pub fn train_summarised(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8, 
         eprintln!("run      {}", dir.display());
     }
     run::install_ctrlc();
-    let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, None)?;
+    let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, Session::new(quiet))?;
     let summary = outcome.summary.clone();
     let code = finish(&dir, &config, data.as_ref(), &trainer, outcome)?;
     Ok((dir, code, summary))
@@ -203,7 +204,8 @@ pub fn train_served(
     }
     println!("live     {}/#run=run-1", server.url());
     run::install_ctrlc();
-    let outcome = run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, 0.0, quiet, Some(&live_run));
+    let outcome =
+        run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, Session::new(quiet).on_page(&live_run));
     let ended = outcome.as_ref().map(|o| (o.status, o.exit_code, o.summary.clone())).map_err(|e| anyhow!("{e:#}"));
     live::finish_live(&live_run, outcome, &dir, &config, data.as_ref(), &trainer);
     let (status, exit_code, summary) = ended?;
@@ -292,7 +294,8 @@ pub fn resume(
         eprintln!("products {}", trainer.precision().describe);
     }
     run::install_ctrlc();
-    let outcome = run_loop::train_loop(&config, dir, data.clone(), &mut trainer, wall, quiet, None)?;
+    let outcome =
+        run_loop::train_loop(&config, dir, data.clone(), &mut trainer, Session::new(quiet).resumed_after(wall))?;
     finish(dir, &config, data.as_ref(), &trainer, outcome)
 }
 

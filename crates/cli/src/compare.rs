@@ -232,7 +232,13 @@ pub fn compare_models(args: &CompareArgs, dir: &Path, models: Vec<(String, RunCo
         let mut trainer = run::build_trainer(c, data.as_ref())?;
         let run_dir = run::create_run_dir(c)?;
         approxlab_engine::checkpoint::atomic_write(&run_dir.join("config.toml"), config::to_toml(c).as_bytes())?;
-        let outcome = crate::run_loop::train_loop(c, &run_dir, data.clone(), &mut trainer, 0.0, args.quiet, None)?;
+        let outcome = crate::run_loop::train_loop(
+            c,
+            &run_dir,
+            data.clone(),
+            &mut trainer,
+            crate::run_loop::Session::new(args.quiet),
+        )?;
         rows.push(ResultRow::of_run(label, &run_dir, &outcome.summary));
         if outcome.status == crate::run_loop::RunStatus::Interrupted {
             bail!("compare: interrupted while training {label}; the finished runs are in {}", dir.display());

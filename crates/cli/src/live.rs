@@ -102,7 +102,13 @@ impl CliLab {
             let dir = live.dir.clone();
             // A panic (a bug) ends this run as failed, with its message; the server and the other runs go on.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                crate::run_loop::train_loop(&config, &dir, data.clone(), &mut trainer, wall_before, true, Some(&live))
+                crate::run_loop::train_loop(
+                    &config,
+                    &dir,
+                    data.clone(),
+                    &mut trainer,
+                    crate::run_loop::Session::new(true).resumed_after(wall_before).on_page(&live),
+                )
             }))
             .unwrap_or_else(|payload| Err(anyhow::anyhow!("internal error: {}", panic_message(payload.as_ref()))));
             finish_live(&live, outcome, &dir, &config, data.as_ref(), &trainer);

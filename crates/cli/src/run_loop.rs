@@ -163,6 +163,30 @@ pub trait Control {
     fn check(&mut self, run: &Run, trainer: &Trainer, clock: &mut Clock) -> Result<Option<RunStatus>>;
 }
 
+/// How this session of a run is watched: its training time before (a resumed run's), and where it reports.
+#[derive(Clone, Copy, Default)]
+pub struct Session<'a> {
+    pub wall_before: f64,
+    /// No progress bar and no start-up lines.
+    pub quiet: bool,
+    /// The live page's run, when the page shows this one.
+    pub live: Option<&'a LiveRun>,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(quiet: bool) -> Session<'a> {
+        Session { quiet, ..Session::default() }
+    }
+
+    pub fn resumed_after(self, wall_before: f64) -> Session<'a> {
+        Session { wall_before, ..self }
+    }
+
+    pub fn on_page(self, live: &'a LiveRun) -> Session<'a> {
+        Session { live: Some(live), ..self }
+    }
+}
+
 /// Trains until a control ends the run or it diverges, with the standard sinks and controls, writing everything
 /// into `dir`.
 pub fn train_loop(
@@ -170,14 +194,12 @@ pub fn train_loop(
     dir: &Path,
     data: Arc<dyn Dataset>,
     trainer: &mut Trainer,
-    wall_before: f64,
-    quiet: bool,
-    live: Option<&LiveRun>,
+    session: Session,
 ) -> Result<RunOutcome> {
     let budget =
         Budget { steps: config.budget.step_limit(data.len(), config.train.batch)?, time: config.budget.time_limit()? };
     let run = Run { config, dir, data: &data, budget, start_step: trainer.steps_done() };
-    let mut state = LoopState::new(&run, trainer, wall_before, quiet, live)?;
+    let mut state = LoopState::new(&run, trainer, session)?;
     let (status, diverged) = 'run: loop {
         for control in state.controls.iter_mut() {
             if let Some(status) = control.check(&run, trainer, &mut state.clock)? {
@@ -204,13 +226,8 @@ struct LoopState<'a> {
 }
 
 impl<'a> LoopState<'a> {
-    fn new(
-        run: &Run,
-        trainer: &Trainer,
-        wall_before: f64,
-        quiet: bool,
-        live: Option<&'a LiveRun>,
-    ) -> Result<LoopState<'a>> {
+    fn new(run: &Run, trainer: &Trainer, session: Session<'a>) -> Result<LoopState<'a>> {
+        let Session { wall_before, quiet, live } = session;
         let (config, data) = (run.config, run.data);
         let sampler = crate::samplers::build(&config.sampler, data.clone(), config.seed, config.train.batch)?;
         if !quiet {

@@ -392,6 +392,7 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
+        crate::parts::assert_every_form_in::<Activation>(&ALL);
         for act in ALL {
             // Stay away from the kink at 0 where relu-like derivatives are undefined.
             for &z in &[-2.3f32, -0.7, -0.11, 0.13, 0.6, 1.9] {

@@ -105,7 +105,9 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let raw: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin() * 2.0).collect();
-        for head in [Head::Tanh01, Head::Sigmoid, Head::Linear, Head::Softmax] {
+        let heads = [Head::Tanh01, Head::Sigmoid, Head::Linear, Head::Softmax];
+        crate::parts::assert_every_form_in::<Head>(&heads);
+        for head in heads {
             let width = 3;
             let forward = |_: &[f32], x: &[f32]| {
                 let mut p = vec![0.0; x.len()];

@@ -163,7 +163,9 @@ mod tests {
     fn gradients_match_finite_differences() {
         let pred: Vec<f32> = (0..12).map(|i| (i as f32 * 0.71).sin() * 1.7).collect();
         let mut target: Vec<f32> = (0..12).map(|i| (i as f32 * 0.3).cos()).collect();
-        for loss in [Loss::Mse, Loss::L1, Loss::Huber { delta: 0.5 }, Loss::CrossEntropy] {
+        let losses = [Loss::Mse, Loss::L1, Loss::Huber { delta: 0.5 }, Loss::CrossEntropy];
+        crate::parts::assert_every_form_in::<Loss>(&losses);
+        for loss in losses {
             if loss == Loss::CrossEntropy {
                 target = vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.3, 0.7, 0.0, 1.0, 0.0, 0.0];
             }

@@ -116,6 +116,22 @@ pub fn unlisted<P: Part>(form: &Form) -> EngineError {
     EngineError::config(P::KIND, format!("'{}' is listed but not built", form.name))
 }
 
+/// Panics unless every form of `P` has a variant in `tested`: a test over a hand-written list of parts (a gradient
+/// check, say) calls it so that a new form cannot be left out.
+#[cfg(test)]
+pub(crate) fn assert_every_form_in<P: Part + std::fmt::Debug>(tested: &[P]) {
+    for form in P::FORMS {
+        let example = P::parse(form.examples[0]).unwrap_or_else(|e| panic!("{} '{}': {e}", P::KIND, form.name));
+        let kind = std::mem::discriminant(&example);
+        assert!(
+            tested.iter().any(|t| std::mem::discriminant(t) == kind),
+            "{} '{}' is missing from the test's list {tested:?}",
+            P::KIND,
+            form.name
+        );
+    }
+}
+
 /// The forms of one kind, as the help, the live page and the README's table use them.
 #[derive(Clone, Debug)]
 pub struct KindForms {
