@@ -408,11 +408,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// A run's `summary.json`, or `null` when it has none (a run that stopped before writing one).
-fn read_summary(dir: &Path) -> Value {
-    std::fs::read(dir.join("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null)
-}
-
 /// Tells the page how a run ended, after writing its final pictures.
 pub fn finish_live(
     live: &LiveRun,
@@ -697,14 +692,14 @@ fn load_existing_run(dir: &Path, state: &AppState) -> Result<()> {
         })
         .collect();
     live.restore_history(history);
-    let summary = read_summary(dir);
-    let status = summary["status"].as_str().unwrap_or("stopped").to_string();
+    // A run that stopped before writing its summary (killed, say) shows as stopped.
+    let status = crate::summary::Summary::read_status(dir).unwrap_or(crate::run_loop::RunStatus::Stopped);
     let message = format!(
         "{status} at step {} in an earlier session; resume it with `approxlab resume {}`",
         trainer.steps_done(),
         dir.display()
     );
-    live.finish(&status, trainer.steps_done(), trainer.params(), Some(message));
+    live.finish(status.as_str(), trainer.steps_done(), trainer.params(), Some(message));
     state.add_run(live);
     Ok(())
 }

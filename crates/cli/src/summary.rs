@@ -56,6 +56,17 @@ impl Summary {
         let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         serde_json::from_slice(&bytes).with_context(|| format!("{}: not a run summary", path.display()))
     }
+
+    /// How the run in `dir` ended, read from its summary alone, so that a summary of another version (other fields)
+    /// still tells; `None` without a readable one.
+    pub fn read_status(dir: &std::path::Path) -> Option<RunStatus> {
+        #[derive(Deserialize)]
+        struct StatusOnly {
+            status: RunStatus,
+        }
+        let bytes = std::fs::read(dir.join("summary.json")).ok()?;
+        serde_json::from_slice::<StatusOnly>(&bytes).ok().map(|s| s.status)
+    }
 }
 
 /// Most `(step, time)` marks kept for the steady rate; when full, every other one is dropped and marks are taken
