@@ -563,7 +563,7 @@ pub fn validate(config: &RunConfig) -> Result<()> {
     config.train.validate().map_err(|e| anyhow!("config train: {e}"))?;
     config.model.network.validate().map_err(|e| anyhow!("config model: {e}"))?;
     config.budget.time_limit()?;
-    config.sampler.validate(None)?;
+    config.sampler.validate()?;
     if config.budget.steps == Some(0) || config.budget.epochs == Some(0) {
         bail!("budget: steps and epochs must be at least 1");
     }

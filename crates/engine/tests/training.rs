@@ -183,7 +183,7 @@ fn bad_configs_give_one_line_errors() {
         ("identity", "mlp:3x0", 2, "width"),
         ("identity", "mlp:3x8:swish", 2, "unknown activation 'swish'"),
         ("fourier-series:8", "mlp:2x8", 784, "784"),
-        ("hashgrid", "mlp:2x8", 5, "5"),
+        ("hashgrid", "mlp:2x8", 7, "1 to 6 input dimensions, got 7"),
     ] {
         let e = build(enc, net, dims);
         assert!(e.contains(expect) && !e.contains('\n'), "{enc} {net}: '{e}'");

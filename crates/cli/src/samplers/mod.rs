@@ -56,6 +56,18 @@ fn default_grid() -> usize {
 /// Most cells an error field may have (4M: 32 MB of state).
 pub const MAX_FIELD_CELLS: usize = 1 << 22;
 
+/// Cells per dimension of an error field asked for `grid` over `dims` inputs: `grid`, or the most that keeps the
+/// field within [`MAX_FIELD_CELLS`] (161 in 3-D, 45 in 4-D, 2 from 12-D, 1 from 23-D on, where the field is one
+/// cell and every draw is uniform). So the sampler takes data of any dimensionality, coarser as it grows.
+pub fn field_grid(grid: usize, dims: usize) -> usize {
+    let fits = |g: usize| g.checked_pow(dims as u32).is_some_and(|cells| cells <= MAX_FIELD_CELLS);
+    let mut g = grid.min((MAX_FIELD_CELLS as f64).powf(1.0 / dims.max(1) as f64).floor() as usize + 1).max(1);
+    while g > 1 && !fits(g) {
+        g -= 1;
+    }
+    g
+}
+
 impl SamplerSpec {
     pub const FORMS: &'static [Form] = &[
         Form::new("uniform", "uniform", &["uniform"], "shuffled epochs, or fresh draws on the fly"),
@@ -89,26 +101,18 @@ impl SamplerSpec {
                 Self::FORMS.iter().map(|f| f.usage).collect::<Vec<_>>().join(", ")
             ),
         };
-        spec.validate(None)?;
+        spec.validate()?;
         Ok(spec)
     }
 
-    /// Checks the values, and with `input_dims` the field's size.
-    pub fn validate(&self, input_dims: Option<usize>) -> Result<()> {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
         if let SamplerSpec::ErrorField { share, grid } = *self {
             if !(0.0..1.0).contains(&share) {
                 bail!("sampler error_field share: must be in [0, 1) (a uniform part keeps the field current), got {share}");
             }
             if grid == 0 {
                 bail!("sampler error_field grid: must be at least 1, got 0");
-            }
-            if let Some(d) = input_dims {
-                let cells = (grid as f64).powi(d as i32);
-                if d > 3 || cells > MAX_FIELD_CELLS as f64 {
-                    bail!(
-                        "sampler error_field: a {grid}-cell grid over {d} input dimensions has {cells} cells, more than the {MAX_FIELD_CELLS} allowed (for 1 to 3 input dimensions)"
-                    );
-                }
             }
         }
         Ok(())
@@ -121,10 +125,13 @@ impl SamplerSpec {
 
 /// The sampler a run's config asks for, over its data set.
 pub fn build(spec: &SamplerSpec, data: Arc<dyn Dataset>, seed: u64, batch: usize) -> Result<Box<dyn Sampler>> {
-    spec.validate(Some(data.input_dims()))?;
+    spec.validate()?;
     Ok(match *spec {
         SamplerSpec::Uniform => Box::new(Uniform::new(data, seed)),
-        SamplerSpec::ErrorField { share, grid } => Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?),
+        SamplerSpec::ErrorField { share, grid } => {
+            let grid = field_grid(grid, data.input_dims());
+            Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?)
+        }
     })
 }
 
@@ -157,6 +164,28 @@ impl Sampler for Uniform {
         match (&mut self.epochs, self.data.training_points()) {
             (Some(s), Some((xs, ys))) => s.fill(step * rows as u64, xs, ys, inputs, targets),
             _ => self.data.fill_batch_f64(rng, inputs, targets),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_coarsens_with_the_dimension_and_never_exceeds_its_cells() {
+        assert_eq!(field_grid(512, 1), 512);
+        assert_eq!(field_grid(512, 2), 512);
+        assert_eq!(field_grid(512, 3), 161);
+        assert_eq!(field_grid(512, 4), 45);
+        assert_eq!(field_grid(8, 4), 8);
+        assert_eq!(field_grid(512, 22), 2);
+        assert_eq!(field_grid(512, 23), 1);
+        assert_eq!(field_grid(512, 784), 1);
+        for dims in 1..=40 {
+            let g = field_grid(512, dims);
+            assert!(g.pow(dims as u32) <= MAX_FIELD_CELLS, "{dims}-D: {g}");
+            assert!(g == 512 || (g + 1).checked_pow(dims as u32).is_none_or(|c| c > MAX_FIELD_CELLS), "{dims}-D: {g}");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `hash_grid`: the multiresolution hash encoding of Instant-NGP (Müller et al. 2022, "Instant Neural Graphics
-//! Primitives with a Multiresolution Hash Encoding"), for 1 to 3 input dimensions.
+//! Primitives with a Multiresolution Hash Encoding"), for 1 to 6 input dimensions.
 //!
 //! Level `l` (of `L`) is a grid of resolution `N_l = floor(base * b^l)` cells per axis, `b = exp((ln finest - ln
 //! base) / (L - 1))`, with a trainable feature vector of `F` values at every vertex. A level whose `(N_l + 1)^d`
@@ -73,7 +73,10 @@ impl Default for HashGridSpec {
 }
 
 const FIELD: &str = "encoding hash_grid";
-const PRIMES: [u32; 3] = [1, 2_654_435_761, 805_459_861];
+/// Instant-NGP's hashing primes, one per dimension.
+const PRIMES: [u32; MAX_DIMS] = [1, 2_654_435_761, 805_459_861, 3_674_653_429, 2_097_192_037, 1_434_869_437];
+/// The most input dimensions: a cell has `2^d` corners, 64 at six, and each is a random table read per level.
+pub const MAX_DIMS: usize = 6;
 const MAX_LEVELS: usize = 32;
 const MAX_FEATURES: usize = 16;
 const MAX_LOG2_TABLE: u32 = 24;
@@ -220,14 +223,14 @@ impl Coord for f64 {
     }
 }
 
-/// One level's view of a sample: the `2^d` corner table indices and interpolation weights, plus what the input
-/// gradient needs.
-struct Cell {
-    index: [usize; 8],
-    weight: [f32; 8],
+/// One level's view of a sample in `D` dimensions: the `C = 2^D` corner table indices and interpolation weights,
+/// plus what the input gradient needs. Sized exactly, so the corner loops have constant trip counts and unroll.
+struct Cell<const D: usize, const C: usize> {
+    index: [usize; C],
+    weight: [f32; C],
     /// Per dimension: position within the cell and whether the input was inside [0, 1] (else clamped, gradient 0).
-    frac: [f32; 3],
-    inside: [bool; 3],
+    frac: [f32; D],
+    inside: [bool; D],
 }
 
 impl HashGrid {
@@ -237,10 +240,12 @@ impl HashGrid {
     pub fn new(spec: &HashGridSpec, ctx: &BuildContext) -> Result<Self> {
         spec.validate()?;
         let dims = ctx.input_dims;
-        if !(1..=3).contains(&dims) {
+        if !(1..=MAX_DIMS).contains(&dims) {
             return Err(EngineError::config(
                 FIELD,
-                format!("hash_grid supports 1 to 3 input dimensions, got {dims}; use fourier or identity instead"),
+                format!(
+                    "hash_grid supports 1 to {MAX_DIMS} input dimensions, got {dims}; use fourier or identity instead"
+                ),
             ));
         }
         let finest = spec.finest_for(dims);
@@ -283,18 +288,19 @@ impl HashGrid {
         &self.levels
     }
 
-    fn cell<const D: usize, T: Coord>(&self, level: &Level, x: &[T]) -> Cell {
+    fn cell<const D: usize, const C: usize, T: Coord>(&self, level: &Level, x: &[T]) -> Cell<D, C> {
+        debug_assert_eq!(C, 1 << D);
         let n = level.resolution;
-        let mut base = [0u32; 3];
-        let mut frac = [0.0f32; 3];
-        let mut inside = [false; 3];
+        let mut base = [0u32; D];
+        let mut frac = [0.0f32; D];
+        let mut inside = [false; D];
         for k in 0..D {
             (base[k], frac[k], inside[k]) = x[k].locate(n);
         }
-        let mut cell = Cell { index: [0; 8], weight: [0.0; 8], frac, inside };
+        let mut cell = Cell { index: [0; C], weight: [0.0; C], frac, inside };
         let v = n as usize + 1;
         let mask = (1usize << self.log2_table_size) - 1;
-        for c in 0..1usize << D {
+        for c in 0..C {
             let mut w = 1.0f32;
             let mut dense_index = 0usize;
             let mut stride = 1usize;
@@ -314,7 +320,7 @@ impl HashGrid {
     }
 
     /// `d weight_c / d frac_k` for corner `c`.
-    fn weight_derivative<const D: usize>(cell: &Cell, c: usize, k: usize) -> f32 {
+    fn weight_derivative<const D: usize, const C: usize>(cell: &Cell<D, C>, c: usize, k: usize) -> f32 {
         let mut w = if (c >> k) & 1 == 1 { 1.0 } else { -1.0 };
         for j in 0..D {
             if j != k {
@@ -324,7 +330,7 @@ impl HashGrid {
         w
     }
 
-    fn forward_impl<const D: usize, T: Coord>(&self, params: &[f32], input: &[T], output: &mut [f32]) {
+    fn forward_impl<const D: usize, const C: usize, T: Coord>(&self, params: &[f32], input: &[T], output: &mut [f32]) {
         let (d, f) = (D, self.features);
         let width = self.output_dims();
         let batch = input.len() / d;
@@ -338,9 +344,9 @@ impl HashGrid {
                     let table = &params[level.offset..level.offset + level.entries * f];
                     for (o, x) in out.chunks_exact_mut(width).zip(inp.chunks_exact(d)) {
                         let o = &mut o[l * f..(l + 1) * f];
-                        let cell = self.cell::<D, T>(level, x);
+                        let cell = self.cell::<D, C, T>(level, x);
                         o.fill(0.0);
-                        for c in 0..1usize << D {
+                        for c in 0..C {
                             let w = cell.weight[c];
                             let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
                             for (o, e) in o.iter_mut().zip(e) {
@@ -352,7 +358,7 @@ impl HashGrid {
             });
     }
 
-    fn backward_impl<const D: usize, T: Coord>(
+    fn backward_impl<const D: usize, const C: usize, T: Coord>(
         &self,
         params: &[f32],
         input: &[T],
@@ -377,8 +383,8 @@ impl HashGrid {
                     }
                     for (x, g) in input.chunks_exact(d).zip(grad_output.chunks_exact(width)) {
                         let g = &g[l * f..(l + 1) * f];
-                        let cell = self.cell::<D, T>(level, x);
-                        for c in 0..1usize << D {
+                        let cell = self.cell::<D, C, T>(level, x);
+                        for c in 0..C {
                             let w = cell.weight[c];
                             if let Some(t) = touched.as_deref_mut() {
                                 t.mark(cell.index[c]);
@@ -401,23 +407,23 @@ impl HashGrid {
             .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * width))
             .for_each(|((gx, inp), go)| {
                 for ((gx, x), go) in gx.chunks_exact_mut(d).zip(inp.chunks_exact(d)).zip(go.chunks_exact(width)) {
-                    let mut acc = [0.0f32; 3];
+                    let mut acc = [0.0f32; D];
                     for (level, g) in self.levels.iter().zip(go.chunks_exact(f)) {
                         let table = &params[level.offset..level.offset + level.entries * f];
-                        let cell = self.cell::<D, T>(level, x);
+                        let cell = self.cell::<D, C, T>(level, x);
                         let scale = level.resolution as f32;
-                        for c in 0..1usize << D {
+                        for c in 0..C {
                             let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
                             // The corner's contribution to the loss per unit weight.
                             let ge: f32 = e.iter().zip(g).map(|(e, g)| e * g).sum();
                             for (k, a) in acc.iter_mut().enumerate().take(D) {
                                 if cell.inside[k] {
-                                    *a += scale * ge * Self::weight_derivative::<D>(&cell, c, k);
+                                    *a += scale * ge * Self::weight_derivative::<D, C>(&cell, c, k);
                                 }
                             }
                         }
                     }
-                    gx.copy_from_slice(&acc[..D]);
+                    gx.copy_from_slice(&acc);
                 }
             });
     }
@@ -462,17 +468,23 @@ impl Encoding for HashGrid {
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
         // Monomorphised per dimension so the corner loops have constant trip counts and unroll.
         match self.dims {
-            1 => self.forward_impl::<1, f32>(params, input, output),
-            2 => self.forward_impl::<2, f32>(params, input, output),
-            _ => self.forward_impl::<3, f32>(params, input, output),
+            1 => self.forward_impl::<1, 2, f32>(params, input, output),
+            2 => self.forward_impl::<2, 4, f32>(params, input, output),
+            3 => self.forward_impl::<3, 8, f32>(params, input, output),
+            4 => self.forward_impl::<4, 16, f32>(params, input, output),
+            5 => self.forward_impl::<5, 32, f32>(params, input, output),
+            _ => self.forward_impl::<6, 64, f32>(params, input, output),
         }
     }
 
     fn forward_f64(&self, params: &[f32], input: &[f64], output: &mut [f32]) {
         match self.dims {
-            1 => self.forward_impl::<1, f64>(params, input, output),
-            2 => self.forward_impl::<2, f64>(params, input, output),
-            _ => self.forward_impl::<3, f64>(params, input, output),
+            1 => self.forward_impl::<1, 2, f64>(params, input, output),
+            2 => self.forward_impl::<2, 4, f64>(params, input, output),
+            3 => self.forward_impl::<3, 8, f64>(params, input, output),
+            4 => self.forward_impl::<4, 16, f64>(params, input, output),
+            5 => self.forward_impl::<5, 32, f64>(params, input, output),
+            _ => self.forward_impl::<6, 64, f64>(params, input, output),
         }
     }
 
@@ -485,9 +497,12 @@ impl Encoding for HashGrid {
         grad_input: Option<&mut [f32]>,
     ) {
         match self.dims {
-            1 => self.backward_impl::<1, f64>(params, input, grad_output, grad_params, grad_input),
-            2 => self.backward_impl::<2, f64>(params, input, grad_output, grad_params, grad_input),
-            _ => self.backward_impl::<3, f64>(params, input, grad_output, grad_params, grad_input),
+            1 => self.backward_impl::<1, 2, f64>(params, input, grad_output, grad_params, grad_input),
+            2 => self.backward_impl::<2, 4, f64>(params, input, grad_output, grad_params, grad_input),
+            3 => self.backward_impl::<3, 8, f64>(params, input, grad_output, grad_params, grad_input),
+            4 => self.backward_impl::<4, 16, f64>(params, input, grad_output, grad_params, grad_input),
+            5 => self.backward_impl::<5, 32, f64>(params, input, grad_output, grad_params, grad_input),
+            _ => self.backward_impl::<6, 64, f64>(params, input, grad_output, grad_params, grad_input),
         }
     }
 
@@ -531,9 +546,12 @@ impl Encoding for HashGrid {
         grad_input: Option<&mut [f32]>,
     ) {
         match self.dims {
-            1 => self.backward_impl::<1, f32>(params, input, grad_output, grad_params, grad_input),
-            2 => self.backward_impl::<2, f32>(params, input, grad_output, grad_params, grad_input),
-            _ => self.backward_impl::<3, f32>(params, input, grad_output, grad_params, grad_input),
+            1 => self.backward_impl::<1, 2, f32>(params, input, grad_output, grad_params, grad_input),
+            2 => self.backward_impl::<2, 4, f32>(params, input, grad_output, grad_params, grad_input),
+            3 => self.backward_impl::<3, 8, f32>(params, input, grad_output, grad_params, grad_input),
+            4 => self.backward_impl::<4, 16, f32>(params, input, grad_output, grad_params, grad_input),
+            5 => self.backward_impl::<5, 32, f32>(params, input, grad_output, grad_params, grad_input),
+            _ => self.backward_impl::<6, 64, f32>(params, input, grad_output, grad_params, grad_input),
         }
     }
 }
@@ -580,9 +598,11 @@ mod tests {
 
     #[test]
     fn hash_grid_gradients_match_finite_differences() {
-        for dims in 1..=3 {
-            let grid = HashGrid::new(&small(), &ctx(dims)).unwrap();
-            assert!(grid.levels.iter().any(|l| l.dense));
+        for dims in 1..=MAX_DIMS {
+            // The coarsest level (5^d vertices) dense, the finer ones hashed.
+            let log2_table_size = (5f64.powi(dims as i32).log2().ceil() as u32).max(8);
+            let grid = HashGrid::new(&HashGridSpec { log2_table_size, ..small() }, &ctx(dims)).unwrap();
+            assert!(grid.levels.iter().any(|l| l.dense), "{dims}-D test config must have a dense level");
             if dims > 1 {
                 assert!(grid.levels.iter().any(|l| !l.dense), "{dims}-D test config must exercise hashing");
             }
@@ -667,6 +687,37 @@ mod tests {
     }
 
     #[test]
+    fn a_dense_level_in_up_to_six_dimensions_interpolates_a_linear_table_exactly() {
+        // Table value at vertex (i_0, .., i_{d-1}) = sum_k (k + 1) i_k: d-linear interpolation of a linear function
+        // is the function, so the feature at x is sum_k (k + 1) N x_k.
+        for dims in 4..=MAX_DIMS {
+            let spec = HashGridSpec {
+                levels: 1,
+                features_per_level: 1,
+                log2_table_size: 14,
+                base_resolution: 4,
+                finest_resolution: Some(4),
+            };
+            let g = HashGrid::new(&spec, &ctx(dims)).unwrap();
+            assert!(g.levels[0].dense && g.n_params() == 5usize.pow(dims as u32), "{dims}-D");
+            let params: Vec<f32> = (0..g.n_params())
+                .map(|mut v| {
+                    (0..dims).fold(0.0, |sum, k| {
+                        let i = v % 5;
+                        v /= 5;
+                        sum + (k + 1) as f32 * i as f32
+                    })
+                })
+                .collect();
+            let x: Vec<f32> = (0..dims).map(|k| 0.07 + 0.13 * k as f32).collect();
+            let mut out = [0.0f32; 1];
+            g.forward(&params, &x, &mut out);
+            let expected: f32 = x.iter().enumerate().map(|(k, x)| (k + 1) as f32 * 4.0 * x).sum();
+            assert!((out[0] - expected).abs() < 1e-4, "{dims}-D: {} against {expected}", out[0]);
+        }
+    }
+
+    #[test]
     fn hash_grid_input_gradient_is_zero_outside_the_unit_box() {
         let g = HashGrid::new(&small(), &ctx(2)).unwrap();
         let params: Vec<f32> = (0..g.n_params()).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -709,8 +760,8 @@ mod tests {
 
     #[test]
     fn hash_grid_refuses_bad_config() {
-        let e = HashGridSpec::default().build(&ctx(5)).unwrap_err().to_string();
-        assert!(e.contains("1 to 3 input dimensions, got 5"), "{e}");
+        let e = HashGridSpec::default().build(&ctx(7)).unwrap_err().to_string();
+        assert!(e.contains("1 to 6 input dimensions, got 7"), "{e}");
         assert!(HashGridSpec::default().build(&ctx(0)).is_err());
         let e = EncodingConfig::parse("hashgrid:0").unwrap_err().to_string();
         assert!(e.contains("levels must be in 1..=32, got 0"), "{e}");
