@@ -429,6 +429,21 @@ impl HashGrid {
     }
 }
 
+/// `self.method::<D, C, T>(args)` for the grid's dimension `D` and its `C = 2^D` corners: monomorphised per
+/// dimension so that the corner loops have constant trip counts and unroll.
+macro_rules! by_dims {
+    ($grid:ident.$method:ident::<$t:ty>($($arg:expr),*)) => {
+        match $grid.dims {
+            1 => $grid.$method::<1, 2, $t>($($arg),*),
+            2 => $grid.$method::<2, 4, $t>($($arg),*),
+            3 => $grid.$method::<3, 8, $t>($($arg),*),
+            4 => $grid.$method::<4, 16, $t>($($arg),*),
+            5 => $grid.$method::<5, 32, $t>($($arg),*),
+            _ => $grid.$method::<6, 64, $t>($($arg),*),
+        }
+    };
+}
+
 impl Encoding for HashGrid {
     fn describe(&self) -> String {
         let dense = self.levels.iter().filter(|l| l.dense).count();
@@ -466,26 +481,11 @@ impl Encoding for HashGrid {
     }
 
     fn forward(&self, params: &[f32], input: &[f32], output: &mut [f32]) {
-        // Monomorphised per dimension so the corner loops have constant trip counts and unroll.
-        match self.dims {
-            1 => self.forward_impl::<1, 2, f32>(params, input, output),
-            2 => self.forward_impl::<2, 4, f32>(params, input, output),
-            3 => self.forward_impl::<3, 8, f32>(params, input, output),
-            4 => self.forward_impl::<4, 16, f32>(params, input, output),
-            5 => self.forward_impl::<5, 32, f32>(params, input, output),
-            _ => self.forward_impl::<6, 64, f32>(params, input, output),
-        }
+        by_dims!(self.forward_impl::<f32>(params, input, output))
     }
 
     fn forward_f64(&self, params: &[f32], input: &[f64], output: &mut [f32]) {
-        match self.dims {
-            1 => self.forward_impl::<1, 2, f64>(params, input, output),
-            2 => self.forward_impl::<2, 4, f64>(params, input, output),
-            3 => self.forward_impl::<3, 8, f64>(params, input, output),
-            4 => self.forward_impl::<4, 16, f64>(params, input, output),
-            5 => self.forward_impl::<5, 32, f64>(params, input, output),
-            _ => self.forward_impl::<6, 64, f64>(params, input, output),
-        }
+        by_dims!(self.forward_impl::<f64>(params, input, output))
     }
 
     fn backward_f64(
@@ -496,14 +496,7 @@ impl Encoding for HashGrid {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     ) {
-        match self.dims {
-            1 => self.backward_impl::<1, 2, f64>(params, input, grad_output, grad_params, grad_input),
-            2 => self.backward_impl::<2, 4, f64>(params, input, grad_output, grad_params, grad_input),
-            3 => self.backward_impl::<3, 8, f64>(params, input, grad_output, grad_params, grad_input),
-            4 => self.backward_impl::<4, 16, f64>(params, input, grad_output, grad_params, grad_input),
-            5 => self.backward_impl::<5, 32, f64>(params, input, grad_output, grad_params, grad_input),
-            _ => self.backward_impl::<6, 64, f64>(params, input, grad_output, grad_params, grad_input),
-        }
+        by_dims!(self.backward_impl::<f64>(params, input, grad_output, grad_params, grad_input))
     }
 
     fn enable_sparse_gradients(&mut self) -> bool {
@@ -545,14 +538,7 @@ impl Encoding for HashGrid {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     ) {
-        match self.dims {
-            1 => self.backward_impl::<1, 2, f32>(params, input, grad_output, grad_params, grad_input),
-            2 => self.backward_impl::<2, 4, f32>(params, input, grad_output, grad_params, grad_input),
-            3 => self.backward_impl::<3, 8, f32>(params, input, grad_output, grad_params, grad_input),
-            4 => self.backward_impl::<4, 16, f32>(params, input, grad_output, grad_params, grad_input),
-            5 => self.backward_impl::<5, 32, f32>(params, input, grad_output, grad_params, grad_input),
-            _ => self.backward_impl::<6, 64, f32>(params, input, grad_output, grad_params, grad_input),
-        }
+        by_dims!(self.backward_impl::<f32>(params, input, grad_output, grad_params, grad_input))
     }
 }
 
