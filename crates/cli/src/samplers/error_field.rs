@@ -1,6 +1,7 @@
 //! Error-driven sampling: a coarse field of the model's recent squared error over the input domain, `grid` cells per
 //! dimension, fed by the predictions on every batch; a share of each batch is drawn from cells in proportion to
-//! their error, the rest as the default sampler draws it. Any data set with 1 to 3 input dimensions can use it:
+//! their error, the rest as the default sampler draws it. Any data set can use it (the field coarsens with the
+//! dimension: [`super::field_grid`]):
 //!
 //! - sampled on the fly (the Mandelbrot set, curves): a hard point is uniform within its cell, and its target comes
 //!   from the data set's truth function, as any point a method chooses to ask about;
