@@ -482,9 +482,7 @@ fn put_part_flags(layers: &mut Layers, flags: &ConfigFlags) -> Result<()> {
     layers.put_part::<OptimizerConfig>("train.optimizer", "--optimizer", &flags.optimizer)?;
     layers.put_part::<Schedule>("train.schedule", "--schedule", &flags.schedule)?;
     layers.put_part::<PrecisionSetting>("train.precision", "--precision", &flags.precision)?;
-    if let Some(sampler) = &flags.sampler {
-        layers.put("sampler", to_value(&SamplerSpec::parse(sampler).map_err(|e| anyhow!("--sampler: {e}"))?))?;
-    }
+    layers.put_part::<SamplerSpec>("sampler", "--sampler", &flags.sampler)?;
     Ok(())
 }
 

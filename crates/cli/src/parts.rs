@@ -100,7 +100,11 @@ mod tests {
         }
         for form in SamplerSpec::FORMS {
             assert!(table.contains(form.usage));
-            assert!(SamplerSpec::parse(form.examples[0]).is_ok(), "{}", form.examples[0]);
+            assert!(
+                <SamplerSpec as approxlab_engine::parts::Part>::parse(form.examples[0]).is_ok(),
+                "{}",
+                form.examples[0]
+            );
         }
         for (usage, _) in approxlab_data::DATA_FORMS {
             assert!(table.contains(&format!("`{}`", usage.replace('|', "\\|"))), "{usage}");

@@ -7,7 +7,8 @@ mod error_field;
 
 use anyhow::{bail, Result};
 use approxlab_data::Dataset;
-use approxlab_engine::parts::Form;
+use approxlab_engine::error::EngineError;
+use approxlab_engine::parts::{self, Form, Part};
 use approxlab_engine::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -68,8 +69,9 @@ pub fn field_grid(grid: usize, dims: usize) -> usize {
     g
 }
 
-impl SamplerSpec {
-    pub const FORMS: &'static [Form] = &[
+impl Part for SamplerSpec {
+    const KIND: &'static str = "sampler";
+    const FORMS: &'static [Form] = &[
         Form::new("uniform", "uniform", &["uniform"], "shuffled epochs, or fresh draws on the fly"),
         Form::new(
             "error_field",
@@ -79,32 +81,36 @@ impl SamplerSpec {
         ),
     ];
 
-    pub fn parse(s: &str) -> Result<SamplerSpec> {
-        let parts: Vec<&str> = s.split(':').map(str::trim).collect();
-        let num = |i: usize, what: &str, default: f64| -> Result<f64> {
-            match parts.get(i) {
-                None => Ok(default),
-                Some(v) => v.parse().map_err(|_| anyhow::anyhow!("sampler '{s}': {what} must be a number, got '{v}'")),
-            }
+    fn from_form(form: &Form, args: &[&str]) -> approxlab_engine::error::Result<SamplerSpec> {
+        let written = || std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
+        let number = |i: usize, what: &str, default: f64| match args.get(i) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                EngineError::config(Self::KIND, format!("'{}': {what} must be a number, got '{v}'", written()))
+            }),
         };
-        let spec = match (parts[0], parts.len()) {
-            ("uniform", 1) => SamplerSpec::Uniform,
-            ("error_field" | "error-field", 1..=3) => {
-                let grid = num(2, "GRID", default_grid() as f64)?;
+        match (form.name, args.len()) {
+            ("uniform", _) => parts::no_args::<Self>(form, args).map(|_| SamplerSpec::Uniform),
+            ("error_field", 0..=2) => {
+                let grid = number(1, "GRID", default_grid() as f64)?;
                 if grid.fract() != 0.0 || grid < 1.0 {
-                    bail!("sampler '{s}': GRID must be a whole number of cells >= 1, got {grid}");
+                    return Err(EngineError::config(
+                        Self::KIND,
+                        format!("'{}': GRID must be a whole number of cells >= 1, got {grid}", written()),
+                    ));
                 }
-                SamplerSpec::ErrorField { share: num(1, "SHARE", default_share())?, grid: grid as usize }
+                Ok(SamplerSpec::ErrorField { share: number(0, "SHARE", default_share())?, grid: grid as usize })
             }
-            _ => bail!(
-                "sampler: unknown sampler '{s}', expected one of: {}",
-                Self::FORMS.iter().map(|f| f.usage).collect::<Vec<_>>().join(", ")
-            ),
-        };
-        spec.validate()?;
-        Ok(spec)
+            ("error_field", n) => Err(EngineError::config(
+                "sampler error_field",
+                format!("takes at most SHARE and GRID (error_field:SHARE:GRID), got {n} arguments"),
+            )),
+            _ => Err(parts::unlisted::<Self>(form)),
+        }
     }
+}
 
+impl SamplerSpec {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         if let SamplerSpec::ErrorField { share, grid } = *self {
@@ -171,6 +177,24 @@ impl Sampler for Uniform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampler_forms_parse_and_bad_ones_say_what_is_wrong() {
+        let parse = |s: &str| <SamplerSpec as Part>::parse(s);
+        assert_eq!(parse("uniform").unwrap(), SamplerSpec::Uniform);
+        assert_eq!(parse("Error-Field:0.5:128").unwrap(), SamplerSpec::ErrorField { share: 0.5, grid: 128 });
+        assert_eq!(parse("error_field").unwrap(), SamplerSpec::ErrorField { share: 0.9, grid: 256 });
+        for (bad, needle) in [
+            ("uniform:3", "takes no arguments"),
+            ("error_field:x", "SHARE must be a number, got 'x'"),
+            ("error_field:0.5:0", "GRID must be a whole number"),
+            ("error_field:1:2:3", "at most SHARE and GRID"),
+            ("lottery", "expected one of: uniform or error_field[:SHARE[:GRID]]"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn the_field_coarsens_with_the_dimension_and_never_exceeds_its_cells() {
