@@ -232,6 +232,49 @@ fn lists_earlier_runs_after_a_restart(out: &std::path::Path) {
     assert_eq!(v["id"], "run-1", "new runs are numbered from 1 again");
 }
 
+/// `approxlab challenge --serve`: while the entry trains, the page shows its score estimate, which is then close to
+/// the score taken after training on a grid of its own.
+#[test]
+fn a_served_challenge_shows_its_score_estimate_while_it_trains() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let mut served = start(&[
+        "challenge",
+        "--time",
+        "8s",
+        "--grid",
+        "64x40",
+        "--zoom-grid",
+        "32x18",
+        "--set",
+        "train.batch=4096",
+        "--set",
+        "model.encoding.log2_table_size=14",
+        "-q",
+        "--serve",
+        "--port",
+        "0",
+        "--out",
+        dir,
+        "--name",
+        "live",
+    ]);
+    let addr = served.addr.clone();
+    let mut estimate = String::new();
+    wait_for("a score estimate on the page", 60, || {
+        let (_, run) = json(&addr, "GET", "/api/runs/run-1", None);
+        estimate = run["message"].as_str().unwrap_or("").to_string();
+        run["status"] == "running" && estimate.starts_with("score estimate at step")
+    });
+    assert!(estimate.contains("dB") && estimate.contains("480 x 303 grid"), "{estimate}");
+    wait_for("the entry to finish", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
+    interrupt(&served.child);
+    let status = wait_exit(&mut served.child, 60);
+    assert!(status.success(), "{status:?}");
+    let score: Value = serde_json::from_slice(&std::fs::read(out.path().join("live/score.json")).unwrap()).unwrap();
+    assert!(score["psnr"].as_f64().is_some_and(|p| p > 5.0), "{score}");
+}
+
 #[test]
 fn train_serve_publishes_the_cli_run_and_exits_on_ctrl_c() {
     let out = tempfile::tempdir().unwrap();

@@ -261,6 +261,12 @@ impl LiveRun {
         self.progress_version.send_modify(|v| *v += 1);
     }
 
+    /// Sets the message shown under the run's figures, keeping its status (a running run's score estimate, say).
+    pub fn set_message(&self, message: Option<String>) {
+        lock(&self.progress).message = message;
+        self.progress_version.send_modify(|v| *v += 1);
+    }
+
     /// Publishes progress and the current weights; the training loop calls it about every [`PUBLISH_PERIOD`].
     pub fn publish(&self, point: Point, params: &[f32]) {
         {

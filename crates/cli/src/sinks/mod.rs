@@ -5,6 +5,7 @@ mod frames;
 mod live_page;
 mod metrics;
 mod progress;
+mod score_estimate;
 mod summary_file;
 
 pub use checkpoints::save_checkpoint;
@@ -30,6 +31,9 @@ pub fn standard<'a>(
     ];
     if let Some(live) = live {
         sinks.push(Box::new(live_page::LivePage::new(live, trainer)));
+    }
+    if let Some(estimate) = score_estimate::ScoreEstimate::for_run(run, live) {
+        sinks.push(Box::new(estimate));
     }
     sinks.push(Box::new(summary_file::SummaryFile));
     Ok(sinks)
