@@ -266,7 +266,10 @@ fn a_served_challenge_shows_its_score_estimate_while_it_trains() {
         estimate = run["message"].as_str().unwrap_or("").to_string();
         run["status"] == "running" && estimate.starts_with("score estimate at step")
     });
-    assert!(estimate.contains("dB") && estimate.contains("480 x 303 grid"), "{estimate}");
+    assert!(
+        estimate.contains("s of 8 s of training") && estimate.contains("dB") && estimate.contains("480 x 303"),
+        "{estimate}"
+    );
     wait_for("the entry to finish", 120, || json(&addr, "GET", "/api/runs/run-1", None).1["status"] == "finished");
     interrupt(&served.child);
     let status = wait_exit(&mut served.child, 60);

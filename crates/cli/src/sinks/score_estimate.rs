@@ -29,7 +29,7 @@ impl<'a> ScoreEstimate<'a> {
 }
 
 impl Sink for ScoreEstimate<'_> {
-    fn step(&mut self, _run: &Run, e: &StepEvent) -> Result<()> {
+    fn step(&mut self, run: &Run, e: &StepEvent) -> Result<()> {
         let elapsed = e.elapsed.as_secs_f64();
         if elapsed < self.next_s {
             return Ok(());
@@ -41,9 +41,10 @@ impl Sink for ScoreEstimate<'_> {
         }
         e.trainer.model().predict_f64(&self.inputs, &mut self.learned)?;
         let score = protocol::score(&self.learned, &self.truth);
+        let budget = run.budget.time.map_or(String::new(), |t| format!(" of {:.0} s", t.as_secs_f64()));
         self.live.set_message(Some(format!(
-            "score estimate at step {}: PSNR {:.2} dB, boundary MSE {} ({} x {} grid of the window; the score after \
-             training uses {} x {})",
+            "score estimate at step {}, {elapsed:.0} s{budget} of training: PSNR {:.2} dB, boundary MSE {} ({} x {} \
+             grid of the window; the score after training uses {} x {})",
             e.step,
             score.psnr,
             score.boundary_mse.map_or("-".into(), |b| format!("{b:.2e}")),
