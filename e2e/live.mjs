@@ -74,7 +74,7 @@ async function startRun(id) {
 
 try {
   await check('the page loads and describes the model before start', async () => {
-    await page.goto(`${url}/#data=mandelbrot&encoding=fourier:8&network=mlp:3x32&batch=1024&steps=200000&lr=0.003`);
+    await page.goto(`${url}/#data=mandelbrot:periodic&encoding=fourier:8&network=mlp:3x32&batch=1024&steps=200000&lr=0.003`);
     await page.waitForFunction(() => /parameters/.test(document.getElementById('model-info').textContent), null, { timeout: 15000 });
     const info = await page.textContent('#model-info');
     assert(/34 encoded features/.test(info), `model info '${info}' should count 2 x (2*8+1) = 34 features`);
@@ -147,6 +147,15 @@ try {
     await sleep(300);
     await page.screenshot({ path: join(artifacts, 'live-zoom.png') });
     await page.selectOption('#mode', 'side');
+    // The challenge's target: its public zoom windows are one pick away.
+    assert(await page.locator('#zooms-label').isVisible(), 'a run of the challenge target offers no zoom windows');
+    await page.selectOption('#zooms', '0');
+    await page.waitForFunction(() => {
+      const w = new URLSearchParams(location.hash.slice(1)).get('window');
+      const [x0, x1] = (w || '').split(',').map(Number);
+      return Math.abs(x1 - x0 - 0.1) < 1e-6 && Math.abs((x0 + x1) / 2 + 0.7453) < 1e-6;
+    }, null, { timeout: 5000 });
+    await page.selectOption('#zooms', '');
   });
 
   await check('pause holds the step; resume, checkpoint, stop and continue work', async () => {

@@ -572,6 +572,14 @@ impl RunView for CliView {
             }
             Kind::Table => v["kind"] = json!("table"),
         }
+        if crate::challenge::protocol::is_protocol_target(&self.config.data) {
+            // The challenge's public zoom windows, for the page to jump to (it fits their height to its canvas).
+            let zooms: Vec<Value> = crate::challenge::protocol::Zoom::public()
+                .iter()
+                .map(|z| json!({"name": z.name, "cx": z.cx, "cy": z.cy, "width": z.width}))
+                .collect();
+            v["zooms"] = json!(zooms);
+        }
         let (w, h) = self.live_size();
         v["live_size"] = json!([w, h]);
         v["neurons"] = json!(render::neurons_drawable(data).is_ok());

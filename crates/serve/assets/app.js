@@ -388,6 +388,7 @@ function focus(id) {
     surface.setPoints(run.info.points);
   }
   $('neurons-label').hidden = !run.info.neurons;
+  showZooms(run);
   showNeurons(run);
   applyMode();
   fetchTruth();
@@ -395,6 +396,24 @@ function focus(id) {
   showStats();
   if (run.frame) showFrame(run);
   writeHash();
+}
+
+/// The challenge's public windows, for a run of its target: picking one zooms the view to it.
+function showZooms(run) {
+  const zooms = run.info.zooms || [];
+  $('zooms-label').hidden = zooms.length === 0;
+  $('zooms').replaceChildren(new Option('the whole window', ''),
+    ...zooms.map((z, i) => new Option(`${z.name} (width ${z.width})`, String(i))));
+}
+
+function zoomTo(index) {
+  const run = focused();
+  const z = run?.info.zooms?.[index];
+  if (!z) { page.window = null; windowChanged(); return; }
+  const canvas = $('learned');
+  const height = z.width * canvas.height / canvas.width;
+  page.window = [z.cx - z.width / 2, z.cx + z.width / 2, z.cy - height / 2, z.cy + height / 2];
+  windowChanged();
 }
 
 function showNeurons(run) {
@@ -612,6 +631,7 @@ function setupZoom() {
     const run = focused();
     if (run?.frame?.bitmap) { page.learned = run.frame.bitmap; page.learnedWindow = null; paint(); }
   });
+  $('zooms').addEventListener('change', () => zoomTo($('zooms').value === '' ? -1 : Number($('zooms').value)));
   $('mode').addEventListener('change', () => { page.mode = $('mode').value; applyMode(); paint(); writeHash(); });
   $('split').addEventListener('input', paint);
   $('neurons-toggle').addEventListener('change', () => {
