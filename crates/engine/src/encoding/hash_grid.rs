@@ -119,7 +119,7 @@ impl EncodingSpec for HashGridSpec {
         "hashgrid",
         "hashgrid[:LEVELS:FEATURES:LOG2_TABLE:BASE:FINEST]",
         &["hashgrid", "hashgrid:16:2:19:16:2048"],
-        "Instant-NGP",
+        "Instant-NGP, 1 to 6 inputs",
     )
     .aliases(&["hash-grid"]);
 
