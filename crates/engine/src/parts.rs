@@ -37,6 +37,11 @@ impl Form {
         Form { aliases, ..self }
     }
 
+    /// The form as the user wrote it, `name:arg:arg`, for messages about its arguments.
+    pub fn written(&self, args: &[&str]) -> String {
+        std::iter::once(self.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":")
+    }
+
     fn answers_to(&self, word: &str) -> bool {
         let word = normalise(word);
         normalise(self.name) == word || self.aliases.iter().any(|a| normalise(a) == word)

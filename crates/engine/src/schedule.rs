@@ -42,7 +42,7 @@ impl Part for Schedule {
     ];
 
     fn from_form(form: &Form, args: &[&str]) -> Result<Schedule> {
-        let spec = std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
+        let spec = form.written(args);
         let num = |i: usize, what: &str| -> Result<f64> {
             let v = args.get(i).ok_or_else(|| {
                 EngineError::config("schedule", format!("'{spec}': missing {what}; expected {}", form.usage))

@@ -82,7 +82,7 @@ impl Part for SamplerSpec {
     ];
 
     fn from_form(form: &Form, args: &[&str]) -> approxlab_engine::error::Result<SamplerSpec> {
-        let written = || std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
+        let written = || form.written(args);
         let number = |i: usize, what: &str, default: f64| match args.get(i) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| {

@@ -1,8 +1,8 @@
 //! Encodings: fixed or trainable feature maps applied to the (already range-mapped) input before the network.
 //!
 //! Each encoding is one file with a spec type (its config, parsed from TOML or from the CLI's `name:arg:arg` form)
-//! and a runtime type implementing [`Encoding`]. Adding one is that file (its spec's `FORM` gives the CLI form, the help and the README's table) plus one line in
-//! `registry!` below.
+//! and a runtime type implementing [`Encoding`]. Adding one is that file (its spec's `FORM` gives the CLI form, the
+//! help and the README's table) plus one line in `registry!` below.
 
 use crate::error::{EngineError, Result};
 use crate::parts::{self, Form, Part};

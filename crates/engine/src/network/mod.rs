@@ -115,7 +115,7 @@ impl Part for NetworkConfig {
     ];
 
     fn from_form(form: &Form, args: &[&str]) -> Result<Self> {
-        let spec = std::iter::once(form.name).chain(args.iter().copied()).collect::<Vec<_>>().join(":");
+        let spec = form.written(args);
         if form.name == "linear" {
             parts::no_args::<Self>(form, args)?;
             return Ok(NetworkConfig::Linear {});
