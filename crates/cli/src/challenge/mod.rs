@@ -40,7 +40,7 @@ pub struct ChallengeArgs {
     /// Score this run under the protocol instead of training one
     #[arg(long, value_name = "RUN")]
     score: Option<PathBuf>,
-    /// Append the result to the leaderboard file
+    /// Record the result in the leaderboard file, whose table stays sorted by PSNR, best first
     #[arg(long)]
     record: bool,
     #[arg(long, value_name = "FILE.md", default_value = "docs/leaderboard.md")]
@@ -111,7 +111,7 @@ pub fn run(args: &ChallengeArgs) -> Result<u8> {
         if args.record && !complete {
             eprintln!("approxlab: not recorded: the entry stopped before its budget was spent");
         } else if args.record {
-            leaderboard::append(&args.leaderboard, &score)?;
+            leaderboard::record(&args.leaderboard, &score)?;
             println!("recorded in {}", args.leaderboard.display());
         }
         Ok(())
