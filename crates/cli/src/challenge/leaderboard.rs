@@ -8,7 +8,8 @@ use std::path::Path;
 const HEADER: &str = "# Mandelbrot challenge leaderboard
 
 Written by `approxlab challenge --record`, not by hand: every row is one command's score under the protocol of
-[challenge.md](challenge.md), best PSNR first. Zoom columns are the PSNR on the public windows of widths 0.1 / 1e-2 / 1e-3 / 1e-4.
+[challenge.md](challenge.md), best PSNR first. Zoom columns are the PSNR on the public windows of widths
+0.1 / 1e-2 / 1e-3 / 1e-4.
 
 | entry | PSNR dB | boundary MSE | zoom 0.1 / 1e-2 / 1e-3 / 1e-4 dB | steps | samples/s | budget | machine | approxlab | date |
 |---|---:|---:|---|---:|---:|---|---|---|---|

@@ -127,28 +127,25 @@ impl ErrorFieldSampler {
         self.build_cdf();
         let total = *self.cdf.last().unwrap_or(&0.0);
         let last = self.cdf.len() - 1;
-        let mut drawn = std::mem::take(&mut self.drawn);
-        drawn.clear();
+        self.drawn.clear();
         let mut c = 0usize;
         for i in 0..rows {
             let u = (i as f64 + self.rng.gen::<f64>()) / rows as f64 * total;
             while c < last && self.cdf[c] <= u {
                 c += 1;
             }
-            drawn.push(c as u32);
+            self.drawn.push(c as u32);
         }
-        self.drawn = drawn;
     }
 
     fn fill_hard(&mut self, inputs: &mut [f64], targets: &mut [f32]) {
         let (d, o) = (self.dims, self.data.output_dims());
         self.draw_cells(inputs.len() / d);
-        let drawn = std::mem::take(&mut self.drawn);
         match self.buckets.take() {
             Some((start, order)) => {
                 let data = self.data.clone();
                 let (xs, ys) = data.training_points().expect("a bucketed data set has training points");
-                for ((x, y), &c) in inputs.chunks_exact_mut(d).zip(targets.chunks_exact_mut(o)).zip(&drawn) {
+                for ((x, y), &c) in inputs.chunks_exact_mut(d).zip(targets.chunks_exact_mut(o)).zip(&self.drawn) {
                     let (a, b) = (start[c as usize] as usize, start[c as usize + 1] as usize);
                     // Every cell with weight has points; the fallback only guards a field that is all zero.
                     let i = if b > a {
@@ -162,7 +159,7 @@ impl ErrorFieldSampler {
                 self.buckets = Some((start, order));
             }
             None => {
-                for (x, &c) in inputs.chunks_exact_mut(d).zip(&drawn) {
+                for (x, &c) in inputs.chunks_exact_mut(d).zip(&self.drawn) {
                     let mut c = c as usize;
                     for (k, x) in x.iter_mut().enumerate() {
                         let i = c % self.grid;
@@ -174,7 +171,6 @@ impl ErrorFieldSampler {
                 self.data.truth_f64(inputs, targets);
             }
         }
-        self.drawn = drawn;
     }
 }
 
