@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Which workload: W1 (fourier:64 -> mlp:4x256 -> tanh01, batch 8192), W2 (mlp:8x128:gelu, batch 4096),
-    /// W3 (258 inputs -> mlp:3x512 -> 3 linear outputs, batch 16384) or all.
+    /// W3 (258 inputs -> mlp:3x512 -> 3 linear outputs, batch 16384), all (these three), or mandelbrot (the
+    /// challenge's target on one core: escape iterations in SIMD lanes against the scalar loop).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// Seconds of timed windows per workload.
@@ -351,10 +352,13 @@ fn median_of(t: &Timing) -> &'static str {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let selected = selected_workloads(&args.workload)?;
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         bail!("bench: --seconds must be a positive number, got {}", args.seconds);
     }
+    if args.workload.eq_ignore_ascii_case("mandelbrot") {
+        return bench_mandelbrot(args.seconds, args.json);
+    }
+    let selected = selected_workloads(&args.workload)?;
     if let Some(n) = args.threads {
         if n == 0 {
             bail!("bench: --threads must be at least 1");
@@ -390,12 +394,71 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Points per timed call of the Mandelbrot benchmark.
+const MANDELBROT_POINTS: usize = 16_384;
+
+/// The challenge's target (`mandelbrot:periodic`, depth 200) on one core, in SIMD lanes
+/// ([`approxlab_data::periodic_rows`]) against the scalar loop on the same points, paired window by window: over
+/// the whole window (a sixth of the points inside, settled by the cardioid test in both) and over seahorse valley
+/// (width 0.1, where the error-driven sampler draws most: long orbits that escape at different iterations).
+fn bench_mandelbrot(seconds: f64, json: bool) -> anyhow::Result<()> {
+    use approxlab_data::{mandelbrot_periodic, periodic_rows};
+    const DEPTH: u32 = 200;
+    let sets: [(&str, [f64; 4]); 2] =
+        [("window", [-2.65, 1.15, -1.2, 1.2]), ("seahorse-valley", [-0.7953, -0.6953, 0.0846, 0.1408])];
+    if !json {
+        println!("approxlab bench mandelbrot: periodic target, depth 200, one core, {MANDELBROT_POINTS} points a call");
+        println!("{:<16} {:>16} {:>16} {:>7}", "points", "lanes points/s", "scalar points/s", "ratio");
+    }
+    for (name, [x0, x1, y0, y1]) in sets {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut pts: Vec<[f64; 2]> = (0..MANDELBROT_POINTS)
+            .map(|_| [x0 + (x1 - x0) * rng.gen::<f64>(), y0 + (y1 - y0) * rng.gen::<f64>()])
+            .collect();
+        // In cells of a 512 x 512 grid over the box, in cell order, as the error-driven sampler sends them.
+        let cell = |p: &[f64; 2]| {
+            let (i, j) = (((p[0] - x0) / (x1 - x0) * 512.0) as usize, ((p[1] - y0) / (y1 - y0) * 512.0) as usize);
+            j * 512 + i
+        };
+        pts.sort_by_key(cell);
+        let points: Vec<f64> = pts.concat();
+        let (mut lanes_out, mut scalar_out) = (vec![0.0f32; MANDELBROT_POINTS], vec![0.0f32; MANDELBROT_POINTS]);
+        let (lanes, scalar, ratio) = measure_paired(
+            seconds / 2.0,
+            || {
+                periodic_rows(&points, DEPTH, &mut lanes_out);
+                Ok(MANDELBROT_POINTS)
+            },
+            || {
+                for (p, o) in points.chunks_exact(2).zip(scalar_out.iter_mut()) {
+                    *o = mandelbrot_periodic(p[0], p[1], DEPTH) as f32;
+                }
+                Ok(MANDELBROT_POINTS)
+            },
+        )?;
+        if lanes_out != scalar_out {
+            bail!("bench mandelbrot: the lanes and the scalar loop disagree on the {name} points");
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"impl": "approxlab", "workload": format!("mandelbrot-{name}"),
+                    "points_per_s": lanes.rate, "scalar_points_per_s": scalar.rate, "ratio": ratio,
+                    "clean_windows": lanes.clean, "windows": lanes.windows, "threads": 1})
+            );
+        } else {
+            println!("{:<16} {:>16.0} {:>16.0} {:>6.2}x{}", name, lanes.rate, scalar.rate, ratio, dirty(&lanes));
+        }
+    }
+    Ok(())
+}
+
 fn selected_workloads(name: &str) -> anyhow::Result<Vec<&'static Workload>> {
     match name.to_ascii_uppercase().as_str() {
         "ALL" => Ok(WORKLOADS.iter().collect()),
         upper => match WORKLOADS.iter().find(|w| w.name == upper) {
             Some(w) => Ok(vec![w]),
-            None => bail!("bench: unknown workload '{name}', expected W1, W2, W3 or all"),
+            None => bail!("bench: unknown workload '{name}', expected W1, W2, W3, all or mandelbrot"),
         },
     }
 }

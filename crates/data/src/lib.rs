@@ -53,7 +53,8 @@ pub use curve::{CurveDataset, CurveSpec, NamedCurve, CURVE_DOMAIN, NAMED_CURVES}
 pub use error::DataError;
 pub use image_data::{ColorMode, ImageDataset, ImageSpec};
 pub use mandelbrot::{
-    mandelbrot_periodic, mandelbrot_smooth, MandelbrotDataset, MandelbrotSpec, MandelbrotTarget, MANDELBROT_WINDOW,
+    mandelbrot_periodic, mandelbrot_smooth, periodic_by_iterating, periodic_rows, periodic_rows_f64, surely_inside,
+    MandelbrotDataset, MandelbrotSpec, MandelbrotTarget, MANDELBROT_WINDOW,
 };
 pub use mnist::{
     read_idx, Idx, IdxError, MnistDataset, MnistNormalize, MnistSpec, MNIST_FILES, MNIST_MEAN, MNIST_STD,

@@ -28,6 +28,58 @@ fn inside_points_are_one() {
     }
 }
 
+/// The cardioid-and-disc shortcut changes no target: every point it takes stays bounded (|z| <= 2) for 20,000
+/// iterations, including points within 1e-6 of the cardioid's boundary (images of the unit disc's rim under
+/// `mu / 2 - mu^2 / 4`), and it takes most of the set's area.
+#[test]
+fn points_the_shortcut_takes_never_escape() {
+    let bounded = |cx: f64, cy: f64| {
+        let (mut x, mut y) = (0.0f64, 0.0f64);
+        for _ in 0..20_000 {
+            (x, y) = (x * x - y * y + cx, 2.0 * x * y + cy);
+            if x * x + y * y > 4.0 {
+                return false;
+            }
+        }
+        true
+    };
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+    let (mut taken, n) = (0, 4000);
+    for _ in 0..n {
+        let (cx, cy) = (-1.3 + 1.8 * rand::Rng::gen::<f64>(&mut rng), -0.8 + 1.6 * rand::Rng::gen::<f64>(&mut rng));
+        if surely_inside(cx, cy) {
+            taken += 1;
+            assert!(bounded(cx, cy), "({cx}, {cy}) escapes");
+            assert_eq!(mandelbrot_periodic(cx, cy, 200), periodic_by_iterating(cx, cy, 200));
+        }
+    }
+    // The cardioid and the disc: 3 pi / 8 + pi / 16 = 1.374 of the box's 2.88.
+    let share = taken as f64 / n as f64;
+    assert!((share - 1.374 / 2.88).abs() < 0.03, "the shortcut took {share} of the box");
+    let (mut near, mut escaping) = (0, 0);
+    for k in 0..2000 {
+        let t = std::f64::consts::TAU * k as f64 / 2000.0;
+        let r = 1.0 - 1e-6;
+        let (mx, my) = (r * t.cos(), r * t.sin());
+        // mu / 2 - mu^2 / 4
+        let (cx, cy) = (mx / 2.0 - (mx * mx - my * my) / 4.0, my / 2.0 - mx * my / 2.0);
+        if surely_inside(cx, cy) {
+            near += 1;
+            assert!(bounded(cx, cy), "({cx}, {cy}) near the rim escapes");
+        }
+        // Just past the rim (r = 1 + 1e-3): most points escape there, and the shortcut takes none that does.
+        let r = 1.0 + 1e-3;
+        let (mx, my) = (r * t.cos(), r * t.sin());
+        let (cx, cy) = (mx / 2.0 - (mx * mx - my * my) / 4.0, my / 2.0 - mx * my / 2.0);
+        if !bounded(cx, cy) {
+            escaping += 1;
+            assert!(!surely_inside(cx, cy), "({cx}, {cy}) escapes, yet the shortcut takes it");
+        }
+    }
+    assert!(near > 1900, "the shortcut took {near} of 2000 points within 1e-6 of the rim");
+    assert!(escaping > 1000, "only {escaping} of 2000 points just past the rim escape");
+}
+
 #[test]
 fn values_lie_in_unit_interval() {
     for i in 0..200 {

@@ -14,6 +14,10 @@ pub enum Head {
     Tanh01,
     Sigmoid,
     Linear,
+    /// `y` clamped to [0, 1], with the gradient passed straight through (as if the head were linear): a prediction
+    /// past a bound is scored at the bound, yet a target inside the range still pulls it back. For targets known to
+    /// lie in [0, 1] it cannot score worse than `linear`, and unlike `tanh01` it reaches 0 and 1 exactly.
+    Clamp01,
     /// Softmax over each row, for classification.
     Softmax,
 }
@@ -24,6 +28,7 @@ impl Part for Head {
         Form::new("tanh01", "tanh01", &["tanh01"], "(tanh + 1) / 2, the video's"),
         Form::new("sigmoid", "sigmoid", &["sigmoid"], ""),
         Form::new("linear", "linear", &["linear"], "").aliases(&["identity"]),
+        Form::new("clamp01", "clamp01", &["clamp01"], "linear clamped to [0, 1], straight-through gradient"),
         Form::new("softmax", "softmax", &["softmax"], "classes"),
     ];
 
@@ -33,6 +38,7 @@ impl Part for Head {
             "tanh01" => Head::Tanh01,
             "sigmoid" => Head::Sigmoid,
             "linear" => Head::Linear,
+            "clamp01" => Head::Clamp01,
             "softmax" => Head::Softmax,
             _ => return Err(parts::unlisted::<Head>(form)),
         })
@@ -49,6 +55,7 @@ impl Head {
             Head::Tanh01 => "tanh01",
             Head::Sigmoid => "sigmoid",
             Head::Linear => "linear",
+            Head::Clamp01 => "clamp01",
             Head::Softmax => "softmax",
         }
     }
@@ -60,6 +67,7 @@ impl Head {
             Head::Tanh01 => p.iter_mut().zip(y).for_each(|(p, y)| *p = 0.5 * (y.tanh() + 1.0)),
             Head::Sigmoid => p.iter_mut().zip(y).for_each(|(p, y)| *p = 1.0 / (1.0 + (-y).exp())),
             Head::Linear => p.copy_from_slice(y),
+            Head::Clamp01 => p.iter_mut().zip(y).for_each(|(p, y)| *p = y.clamp(0.0, 1.0)),
             Head::Softmax => {
                 for (pr, yr) in p.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
                     softmax_row(yr, pr);
@@ -76,7 +84,8 @@ impl Head {
             // d/dy (tanh y + 1)/2 = (1 - tanh^2 y)/2 = 2 p (1 - p)
             Head::Tanh01 => g.iter_mut().zip(p).for_each(|(g, p)| *g *= 2.0 * p * (1.0 - p)),
             Head::Sigmoid => g.iter_mut().zip(p).for_each(|(g, p)| *g *= p * (1.0 - p)),
-            Head::Linear => {}
+            // Straight through: see [`Head::Clamp01`].
+            Head::Linear | Head::Clamp01 => {}
             Head::Softmax => {
                 for (gr, pr) in g.chunks_exact_mut(width).zip(p.chunks_exact(width)) {
                     let dot: f32 = gr.iter().zip(pr).map(|(g, p)| g * p).sum();
@@ -105,9 +114,15 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let raw: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin() * 2.0).collect();
-        let heads = [Head::Tanh01, Head::Sigmoid, Head::Linear, Head::Softmax];
+        let heads = [Head::Tanh01, Head::Sigmoid, Head::Linear, Head::Clamp01, Head::Softmax];
         crate::parts::assert_every_form_in::<Head>(&heads);
         for head in heads {
+            // The clamp's derivative is exact inside the range; outside it is straight through by design (tested
+            // below).
+            let raw: Vec<f32> = match head {
+                Head::Clamp01 => raw.iter().map(|r| 0.5 + 0.2 * r).collect(),
+                _ => raw.clone(),
+            };
             let width = 3;
             let forward = |_: &[f32], x: &[f32]| {
                 let mut p = vec![0.0; x.len()];
@@ -136,5 +151,18 @@ mod tests {
         let s = (-2.0f32).exp() + (-1.0f32).exp() + 1.0;
         assert!((p[0] - (-2.0f32).exp() / s).abs() < 1e-7 && (p[2] - 1.0 / s).abs() < 1e-7);
         assert!(Head::parse("relu").unwrap_err().to_string().contains("tanh01"));
+    }
+
+    /// Past a bound the prediction is the bound, and the gradient is the loss's, unchanged.
+    #[test]
+    fn clamp01_scores_at_the_bounds_and_passes_the_gradient_through() {
+        let raw = [-0.5, 0.25, 1.5];
+        let mut p = [0.0; 3];
+        Head::Clamp01.forward(&raw, &mut p, 1);
+        assert_eq!(p, [0.0, 0.25, 1.0]);
+        // MSE against targets 0.5: d/dp (p - t)^2 = 2 (p - t), at the clamped predictions.
+        let mut g: Vec<f32> = p.iter().map(|p| 2.0 * (p - 0.5)).collect();
+        Head::Clamp01.backward(&p, &mut g, 1);
+        assert_eq!(g, [-1.0, -0.5, 1.0], "a target inside the range pulls a clamped prediction back");
     }
 }

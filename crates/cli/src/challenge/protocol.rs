@@ -2,7 +2,7 @@
 //! zoom windows, and the scorer. Everything here is fixed: entries differ only in how they train.
 
 use anyhow::{bail, Result};
-use approxlab_data::{mandelbrot_periodic, DataSpec, MandelbrotSpec, MandelbrotTarget, MANDELBROT_WINDOW};
+use approxlab_data::{periodic_rows_f64, DataSpec, MandelbrotSpec, MandelbrotTarget, MANDELBROT_WINDOW};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -106,12 +106,10 @@ pub fn grid(window: [f64; 4], size: (usize, usize)) -> (Vec<f64>, Vec<f64>) {
     let mut inputs = vec![0.0f64; 2 * n];
     let mut truth = vec![0.0f64; n];
     inputs.par_chunks_mut(2 * 1024).zip(truth.par_chunks_mut(1024)).enumerate().for_each(|(chunk, (xy, t))| {
-        for (k, (p, t)) in xy.chunks_exact_mut(2).zip(t.iter_mut()).enumerate() {
-            let (x, y) = grid_point(window, size, chunk * 1024 + k);
-            p[0] = x;
-            p[1] = y;
-            *t = mandelbrot_periodic(x, y, DEPTH);
+        for (k, p) in xy.chunks_exact_mut(2).enumerate() {
+            (p[0], p[1]) = grid_point(window, size, chunk * 1024 + k);
         }
+        periodic_rows_f64(xy, DEPTH, t);
     });
     (inputs, truth)
 }
@@ -168,6 +166,7 @@ pub fn score(pred: &[f32], truth: &[f64]) -> GridScore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use approxlab_data::mandelbrot_periodic;
 
     /// A tiny grid worked out here point by point, independently of `grid` and `score`.
     #[test]

@@ -28,6 +28,8 @@ pub struct ErrorFieldSampler {
     /// The field's own stream, so that the uniform part draws exactly what the default sampler would.
     rng: Rng,
     share: f64,
+    /// A cell's weight is its error to this power.
+    power: f64,
     grid: usize,
     dims: usize,
     lo: Vec<f64>,
@@ -58,6 +60,7 @@ impl ErrorFieldSampler {
             uniform: Uniform::new(data.clone(), seed),
             rng: approxlab_engine::rng::derived(seed, "error field"),
             share,
+            power: 1.0,
             grid,
             dims,
             lo,
@@ -75,6 +78,12 @@ impl ErrorFieldSampler {
             s.buckets = Some(s.bucket(xs));
         }
         Ok(s)
+    }
+
+    /// Weights cells by their error to `power` instead of the error itself.
+    pub fn with_power(mut self, power: f64) -> Self {
+        self.power = power;
+        self
     }
 
     fn cell_of<T: Into<f64> + Copy>(&self, x: &[T]) -> usize {
@@ -108,12 +117,23 @@ impl ErrorFieldSampler {
         (start, order)
     }
 
-    /// The cumulative weights of the cells: their error, and zero for cells with no training points.
+    /// The cumulative weights of the cells: their error to `power`, and zero for cells with no training points.
     fn build_cdf(&mut self) {
+        let power = self.power;
+        let weight = |e: f32| {
+            if power == 1.0 {
+                e as f64
+            } else if power == 0.5 {
+                // The common other choice, without a `powf` per cell.
+                (e as f64).sqrt()
+            } else {
+                (e as f64).powf(power)
+            }
+        };
         let mut total = 0.0f64;
         for c in 0..self.error.len() {
             let empty = self.buckets.as_ref().is_some_and(|(start, _)| start[c] == start[c + 1]);
-            total += if empty { 0.0 } else { self.error[c] as f64 };
+            total += if empty { 0.0 } else { weight(self.error[c]) };
             self.cdf[c] = total;
         }
     }
@@ -177,8 +197,9 @@ impl ErrorFieldSampler {
 impl Sampler for ErrorFieldSampler {
     fn describe(&self) -> String {
         let cells = vec![self.grid.to_string(); self.dims].join("x");
+        let weight = if self.power == 1.0 { String::new() } else { format!(" (weights: error^{})", self.power) };
         format!(
-            "error field of {cells} cells for {:.0}% of each batch, the rest {}",
+            "error field of {cells} cells{weight} for {:.0}% of each batch, the rest {}",
             100.0 * self.share,
             self.uniform.describe()
         )
@@ -268,6 +289,19 @@ mod tests {
             let got = s.drawn.iter().filter(|&&d| d as usize == c).count() as f64;
             let expected = batch as f64 * c as f64 / 120.0;
             assert!((got - expected).abs() < 2.0, "cell {c}: {got} points, expected {expected}");
+        }
+    }
+
+    /// With power 0.5 a cell's share follows the root of its error: errors 1, 4 and 9 draw 1 : 2 : 3.
+    #[test]
+    fn power_one_half_draws_in_proportion_to_the_root_of_the_error() {
+        let batch = 6000;
+        let mut s = ErrorFieldSampler::new(mandelbrot(), 3, batch, 1.0, 2).unwrap().with_power(0.5);
+        s.error.copy_from_slice(&[0.0, 1.0, 4.0, 9.0]);
+        s.draw_cells(batch);
+        let counts: Vec<usize> = (0..4).map(|c| s.drawn.iter().filter(|&&d| d == c).count()).collect();
+        for (got, want) in counts.iter().zip([0.0, 1000.0, 2000.0, 3000.0]) {
+            assert!((*got as f64 - want).abs() < 2.0, "counts {counts:?}, expected 0, 1000, 2000, 3000");
         }
     }
 

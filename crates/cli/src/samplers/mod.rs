@@ -44,6 +44,10 @@ pub enum SamplerSpec {
         /// Cells per input dimension of the error field.
         #[serde(default = "default_grid")]
         grid: usize,
+        /// A cell's weight is its mean squared error to this power: 1 draws in proportion to the squared error,
+        /// 0.5 to its root (the size of the gradients the cell's points bring), 0 evenly over the visited cells.
+        #[serde(default = "default_power")]
+        power: f64,
     },
 }
 
@@ -52,6 +56,9 @@ fn default_share() -> f64 {
 }
 fn default_grid() -> usize {
     256
+}
+fn default_power() -> f64 {
+    1.0
 }
 
 /// Most cells an error field may have (4M: 32 MB of state).
@@ -99,7 +106,11 @@ impl Part for SamplerSpec {
                         format!("'{}': GRID must be a whole number of cells >= 1, got {grid}", written()),
                     ));
                 }
-                Ok(SamplerSpec::ErrorField { share: number(0, "SHARE", default_share())?, grid: grid as usize })
+                Ok(SamplerSpec::ErrorField {
+                    share: number(0, "SHARE", default_share())?,
+                    grid: grid as usize,
+                    power: default_power(),
+                })
             }
             ("error_field", n) => Err(EngineError::config(
                 "sampler error_field",
@@ -113,12 +124,15 @@ impl Part for SamplerSpec {
 impl SamplerSpec {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
-        if let SamplerSpec::ErrorField { share, grid } = *self {
+        if let SamplerSpec::ErrorField { share, grid, power } = *self {
             if !(0.0..1.0).contains(&share) {
                 bail!("sampler error_field share: must be in [0, 1) (a uniform part keeps the field current), got {share}");
             }
             if grid == 0 {
                 bail!("sampler error_field grid: must be at least 1, got 0");
+            }
+            if !(0.0..=4.0).contains(&power) {
+                bail!("sampler error_field power: must be in [0, 4] (1 draws in proportion to the squared error), got {power}");
             }
         }
         Ok(())
@@ -134,9 +148,9 @@ pub fn build(spec: &SamplerSpec, data: Arc<dyn Dataset>, seed: u64, batch: usize
     spec.validate()?;
     Ok(match *spec {
         SamplerSpec::Uniform => Box::new(Uniform::new(data, seed)),
-        SamplerSpec::ErrorField { share, grid } => {
+        SamplerSpec::ErrorField { share, grid, power } => {
             let grid = field_grid(grid, data.input_dims());
-            Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?)
+            Box::new(ErrorFieldSampler::new(data, seed, batch, share, grid)?.with_power(power))
         }
     })
 }
@@ -182,8 +196,11 @@ mod tests {
     fn sampler_forms_parse_and_bad_ones_say_what_is_wrong() {
         let parse = |s: &str| <SamplerSpec as Part>::parse(s);
         assert_eq!(parse("uniform").unwrap(), SamplerSpec::Uniform);
-        assert_eq!(parse("Error-Field:0.5:128").unwrap(), SamplerSpec::ErrorField { share: 0.5, grid: 128 });
-        assert_eq!(parse("error_field").unwrap(), SamplerSpec::ErrorField { share: 0.9, grid: 256 });
+        assert_eq!(
+            parse("Error-Field:0.5:128").unwrap(),
+            SamplerSpec::ErrorField { share: 0.5, grid: 128, power: 1.0 }
+        );
+        assert_eq!(parse("error_field").unwrap(), SamplerSpec::ErrorField { share: 0.9, grid: 256, power: 1.0 });
         for (bad, needle) in [
             ("uniform:3", "takes no arguments"),
             ("error_field:x", "SHARE must be a number, got 'x'"),

@@ -225,6 +225,7 @@ impl Coord for f64 {
 
 /// One level's view of a sample in `D` dimensions: the `C = 2^D` corner table indices and interpolation weights,
 /// plus what the input gradient needs. Sized exactly, so the corner loops have constant trip counts and unroll.
+#[derive(Clone, Copy)]
 struct Cell<const D: usize, const C: usize> {
     index: [usize; C],
     weight: [f32; C],
@@ -233,9 +234,47 @@ struct Cell<const D: usize, const C: usize> {
     inside: [bool; D],
 }
 
+impl<const D: usize, const C: usize> Cell<D, C> {
+    const EMPTY: Self = Cell { index: [0; C], weight: [0.0; C], frac: [0.0; D], inside: [false; D] };
+}
+
+/// Rows of a batch whose cells are located, and their table rows asked of memory, before any of them is read or
+/// added to: a table larger than the cache costs a miss per corner, and a block's misses then overlap instead of
+/// following one another (the tables' gathers and scatters are most of a step; see `docs/challenge.md`).
+const PREFETCH_ROWS: usize = 16;
+
+/// Asks for the cache line at `p` ahead of its use. Only a hint: it cannot fault, whatever the address.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` has no architectural effect beyond the cache; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl HashGrid {
     /// The parameter group the trainer puts these parameters in (it gives it a larger learning rate).
     pub const PARAM_GROUP: &'static str = "encoding";
+
+    /// The cells of up to [`PREFETCH_ROWS`] rows `x` at `level`, with their corners' rows of `table` prefetched.
+    fn cells_ahead<const D: usize, const C: usize, T: Coord>(
+        &self,
+        level: &Level,
+        x: &[T],
+        table: &[f32],
+    ) -> [Cell<D, C>; PREFETCH_ROWS] {
+        let mut cells = [Cell::EMPTY; PREFETCH_ROWS];
+        for (cell, x) in cells.iter_mut().zip(x.chunks_exact(D)) {
+            *cell = self.cell::<D, C, T>(level, x);
+            for &i in &cell.index {
+                prefetch(table.as_ptr().wrapping_add(i * self.features));
+            }
+        }
+        cells
+    }
 
     pub fn new(spec: &HashGridSpec, ctx: &BuildContext) -> Result<Self> {
         spec.validate()?;
@@ -342,15 +381,17 @@ impl HashGrid {
                 // Level-outer: a chunk's lookups into one table run back to back while it is warm in cache.
                 for (l, level) in self.levels.iter().enumerate() {
                     let table = &params[level.offset..level.offset + level.entries * f];
-                    for (o, x) in out.chunks_exact_mut(width).zip(inp.chunks_exact(d)) {
-                        let o = &mut o[l * f..(l + 1) * f];
-                        let cell = self.cell::<D, C, T>(level, x);
-                        o.fill(0.0);
-                        for c in 0..C {
-                            let w = cell.weight[c];
-                            let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
-                            for (o, e) in o.iter_mut().zip(e) {
-                                *o += w * e;
+                    for (out, inp) in out.chunks_mut(PREFETCH_ROWS * width).zip(inp.chunks(PREFETCH_ROWS * d)) {
+                        let cells = self.cells_ahead::<D, C, T>(level, inp, table);
+                        for (o, cell) in out.chunks_exact_mut(width).zip(&cells) {
+                            let o = &mut o[l * f..(l + 1) * f];
+                            o.fill(0.0);
+                            for c in 0..C {
+                                let w = cell.weight[c];
+                                let e = &table[cell.index[c] * f..(cell.index[c] + 1) * f];
+                                for (o, e) in o.iter_mut().zip(e) {
+                                    *o += w * e;
+                                }
                             }
                         }
                     }
@@ -381,17 +422,19 @@ impl HashGrid {
                     if touched.is_none() {
                         table.fill(0.0);
                     }
-                    for (x, g) in input.chunks_exact(d).zip(grad_output.chunks_exact(width)) {
-                        let g = &g[l * f..(l + 1) * f];
-                        let cell = self.cell::<D, C, T>(level, x);
-                        for c in 0..C {
-                            let w = cell.weight[c];
-                            if let Some(t) = touched.as_deref_mut() {
-                                t.mark(cell.index[c]);
-                            }
-                            let e = &mut table[cell.index[c] * f..(cell.index[c] + 1) * f];
-                            for (e, g) in e.iter_mut().zip(g) {
-                                *e += w * g;
+                    for (x, g) in input.chunks(PREFETCH_ROWS * d).zip(grad_output.chunks(PREFETCH_ROWS * width)) {
+                        let cells = self.cells_ahead::<D, C, T>(level, x, table);
+                        for (g, cell) in g.chunks_exact(width).zip(&cells) {
+                            let g = &g[l * f..(l + 1) * f];
+                            for c in 0..C {
+                                let w = cell.weight[c];
+                                if let Some(t) = touched.as_deref_mut() {
+                                    t.mark(cell.index[c]);
+                                }
+                                let e = &mut table[cell.index[c] * f..(cell.index[c] + 1) * f];
+                                for (e, g) in e.iter_mut().zip(g) {
+                                    *e += w * g;
+                                }
                             }
                         }
                     }
