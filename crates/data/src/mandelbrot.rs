@@ -140,16 +140,8 @@ fn periodic_value(r2: f64, dx: f64, dy: f64) -> f64 {
     0.5 + 0.5 * (2.0 * std::f64::consts::PI * 0.05 * d.ln()).sin()
 }
 
-fn target_fn(target: MandelbrotTarget) -> fn(f64, f64, u32) -> f64 {
-    match target {
-        MandelbrotTarget::Smooth => mandelbrot_smooth,
-        MandelbrotTarget::Periodic => mandelbrot_periodic,
-    }
-}
-
 /// Evaluates `target` at every `(x, y)` row of `inputs`, in parallel over fixed-size chunks.
 fn compute(target: MandelbrotTarget, depth: u32, inputs: &[f32], out: &mut [f32]) {
-    let f = target_fn(target);
     inputs.par_chunks(2 * CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(inp, o)| match target {
         MandelbrotTarget::Periodic => {
             let mut wide = [0.0f64; 2 * CHUNK];
@@ -158,7 +150,7 @@ fn compute(target: MandelbrotTarget, depth: u32, inputs: &[f32], out: &mut [f32]
         }
         MandelbrotTarget::Smooth => {
             for (p, v) in inp.chunks_exact(2).zip(o.iter_mut()) {
-                *v = f(p[0] as f64, p[1] as f64, depth) as f32;
+                *v = mandelbrot_smooth(p[0] as f64, p[1] as f64, depth) as f32;
             }
         }
     });
@@ -166,12 +158,11 @@ fn compute(target: MandelbrotTarget, depth: u32, inputs: &[f32], out: &mut [f32]
 
 /// Evaluates `target` at every `(x, y)` row of f64 `inputs`, as [`compute`] does (the periodic target in lanes).
 fn compute_f64(target: MandelbrotTarget, depth: u32, inputs: &[f64], out: &mut [f32]) {
-    let f = target_fn(target);
     inputs.par_chunks(2 * CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(inp, o)| match target {
         MandelbrotTarget::Periodic => periodic_rows(inp, depth, o),
         MandelbrotTarget::Smooth => {
             for (p, v) in inp.chunks_exact(2).zip(o.iter_mut()) {
-                *v = f(p[0], p[1], depth) as f32;
+                *v = mandelbrot_smooth(p[0], p[1], depth) as f32;
             }
         }
     });

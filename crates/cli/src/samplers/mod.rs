@@ -45,7 +45,7 @@ pub enum SamplerSpec {
         #[serde(default = "default_grid")]
         grid: usize,
         /// A cell's weight is its mean squared error to this power: 1 draws in proportion to the squared error,
-        /// 0.5 to its root (the size of the gradients the cell's points bring), 0 evenly over the visited cells.
+        /// 0.5 to its root (the size of the gradients the cell's points bring), 0 evenly over the cells.
         #[serde(default = "default_power")]
         power: f64,
     },
