@@ -15,6 +15,7 @@ pub use error::{EngineError, Result};
 pub mod activation;
 pub mod head;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod network;
 pub mod optimizer;

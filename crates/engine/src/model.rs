@@ -147,7 +147,7 @@ impl Model {
         if config.head == Head::Softmax && output_dims < 2 {
             return Err(EngineError::config("head", "softmax needs at least 2 outputs (classes)"));
         }
-        let mut params = vec![0.0f32; encoding.n_params() + network.n_params()];
+        let mut params = crate::memory::zeroed(encoding.n_params() + network.n_params());
         let (enc_p, net_p) = params.split_at_mut(encoding.n_params());
         encoding.init_params(enc_p, &mut rng::derived(seed, "encoding init"));
         network.init_params(net_p, &mut rng::derived(seed, "network init"));

@@ -164,9 +164,11 @@ const CHUNK: usize = 1 << 13;
 impl Optimizer {
     pub fn new(config: OptimizerConfig, n_params: usize) -> Optimizer {
         let (m, v) = match config {
-            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => (vec![0.0; n_params], vec![0.0; n_params]),
+            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => {
+                (crate::memory::zeroed(n_params), crate::memory::zeroed(n_params))
+            }
             OptimizerConfig::Sgd { momentum, .. } => {
-                (if momentum > 0.0 { vec![0.0; n_params] } else { vec![] }, vec![])
+                (if momentum > 0.0 { crate::memory::zeroed(n_params) } else { vec![] }, vec![])
             }
         };
         Optimizer { config, m, v, t: 0 }

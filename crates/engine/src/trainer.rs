@@ -193,7 +193,7 @@ impl Trainer {
             step: 0,
             rng,
             groups,
-            grads: vec![0.0; n],
+            grads: crate::memory::zeroed(n),
             buffers: Buffers::default(),
             precision,
             sparse_encoding,
