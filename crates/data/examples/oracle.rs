@@ -11,6 +11,7 @@
 //! docs/challenge.md reads these against the champion's scores.
 
 use approxlab_data::{periodic_rows_f64, MANDELBROT_WINDOW};
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 const GRID: (usize, usize) = (3840, 2425);
@@ -18,10 +19,20 @@ const DEPTH: u32 = 200;
 const BOX_POINTS: usize = 16;
 
 fn main() {
-    let resolutions: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().unwrap_or_else(|_| panic!("resolution '{a}': expected a whole number of cells")))
-        .collect();
+    let mut resolutions = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.parse::<usize>() {
+            Ok(r) if (1..=1 << 20).contains(&r) => resolutions.push(r),
+            _ => {
+                eprintln!("error: resolution '{arg}': expected a whole number of cells per axis, 1 to 1048576");
+                std::process::exit(2);
+            }
+        }
+    }
+    if resolutions.is_empty() {
+        eprintln!("error: no resolution given; expected e.g. `-- 16384 32768 65536`");
+        std::process::exit(2);
+    }
     let [x0, x1, y0, y1] = MANDELBROT_WINDOW;
     let (w, h) = GRID;
     let mut points = Vec::with_capacity(w * h * 2);
@@ -39,13 +50,8 @@ fn main() {
         let mut corners = Vec::with_capacity(w * h * 8);
         let mut fractions = Vec::with_capacity(w * h * 2);
         let mut jittered = Vec::with_capacity(w * h * 2 * BOX_POINTS);
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut jitter = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(r as u64);
+        let mut jitter = || rng.gen_range(-0.5..0.5);
         for p in points.chunks_exact(2) {
             let (fx, fy) = ((p[0] - x0) / cx, (p[1] - y0) / cy);
             let (ix, iy) = (fx.floor().min(r as f64 - 1.0), fy.floor().min(r as f64 - 1.0));

@@ -381,8 +381,13 @@ impl SharedRows {
 
 /// Sum of squares of `values`, in f64, reduced in a fixed order so that it is bitwise reproducible.
 pub fn sum_of_squares(values: &[f32]) -> f64 {
-    let partial: Vec<f64> = values.par_chunks(CHUNK).map(chunk_sum_of_squares).collect();
-    partial.iter().sum()
+    sum_of_squares_with(values, &mut Vec::new())
+}
+
+/// [`sum_of_squares`] with the chunks' sums kept in `partials`, which a caller that keeps it allocates only once.
+pub fn sum_of_squares_with(values: &[f32], partials: &mut Vec<f64>) -> f64 {
+    values.par_chunks(CHUNK).map(chunk_sum_of_squares).collect_into_vec(partials);
+    partials.iter().sum()
 }
 
 /// One chunk's sum of squares in eight running sums: one sum is a chain of dependent additions that waits on each
@@ -508,6 +513,15 @@ mod tests {
             let expected: f64 = values.iter().map(|v| (*v as f64).powi(2)).sum();
             assert_eq!(sum_of_squares(&values), expected, "{len} values");
         }
+        // Kept partials give the same sum and, once large enough, are not allocated again.
+        let values: Vec<f32> = (0..3 * CHUNK + 13).map(|i| (i % 5) as f32).collect();
+        let mut partials = Vec::new();
+        let first = sum_of_squares_with(&values, &mut partials);
+        let at = partials.as_ptr();
+        assert_eq!(first, sum_of_squares(&values));
+        assert_eq!(sum_of_squares_with(&values[..CHUNK + 1], &mut partials), sum_of_squares(&values[..CHUNK + 1]));
+        assert_eq!(sum_of_squares_with(&values, &mut partials), first);
+        assert_eq!(partials.as_ptr(), at);
         assert!(sum_of_squares(&[1.0, f32::NAN, 2.0]).is_nan());
         assert!(sum_of_squares(&[f32::INFINITY]).is_infinite());
     }

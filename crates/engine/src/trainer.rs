@@ -4,7 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::optimizer::{
-    clip_grad_norm, marked_sum_of_squares, scale_marked, sum_of_squares, Optimizer, OptimizerConfig, ParamGroup,
+    clip_grad_norm, marked_sum_of_squares, scale_marked, sum_of_squares_with, Optimizer, OptimizerConfig, ParamGroup,
     SparseRows,
 };
 use crate::precision::{PrecisionSetting, Resolved};
@@ -126,6 +126,8 @@ struct Buffers {
     pred: Vec<f32>,
     grad: Vec<f32>,
     grad_encoded: Vec<f32>,
+    /// The gradient norm's per-chunk sums ([`sum_of_squares_with`]).
+    norm_partials: Vec<f64>,
 }
 
 impl Buffers {
@@ -138,7 +140,7 @@ impl Buffers {
     }
 
     fn all_mut(&mut self) -> [&mut Vec<f32>; 7] {
-        let Buffers { mapped64: _, mapped, encoded, workspace, raw, pred, grad, grad_encoded } = self;
+        let Buffers { mapped64: _, norm_partials: _, mapped, encoded, workspace, raw, pred, grad, grad_encoded } = self;
         [mapped, encoded, workspace, raw, pred, grad, grad_encoded]
     }
 }
@@ -374,7 +376,7 @@ impl Trainer {
             self.zero_touched_gradients();
             return result;
         }
-        let norm = sum_of_squares(&self.grads).sqrt();
+        let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
         let lr = self.lr();
         if !loss.is_finite() || !norm.is_finite() {
             return Err(EngineError::Diverged { step: self.step, lr, loss });
@@ -393,12 +395,13 @@ impl Trainer {
         let lr = self.lr();
         let (encoding, params) = (&*self.model.encoding, &mut self.model.params);
         let (grads, optimizer, groups) = (&mut self.grads, &mut self.optimizer, &self.groups);
+        let partials = &mut self.buffers.norm_partials;
         let clip = self.config.clip_grad_norm;
         let width = encoding.sparse_row_width();
         let mut result = Err(EngineError::Diverged { step: self.step, lr, loss });
         encoding.visit_touched_rows(&mut |sets| {
             let (enc_g, net_g) = grads.split_at_mut(encoding.n_params());
-            let norm = (sum_of_squares(net_g) + marked_sum_of_squares(enc_g, width, sets)).sqrt();
+            let norm = (sum_of_squares_with(net_g, partials) + marked_sum_of_squares(enc_g, width, sets)).sqrt();
             if !loss.is_finite() || !norm.is_finite() {
                 return;
             }
