@@ -360,8 +360,10 @@ impl Trainer {
         Ok(loss)
     }
 
-    /// One training step on a batch. A non-finite loss or gradient stops before the update, leaving the parameters
-    /// as they were, and reports the step and learning rate.
+    /// One training step on a batch. A non-finite loss stops before the update, leaving the parameters as they were,
+    /// and reports the step and learning rate. So does a non-finite gradient, except that without clipping (whose
+    /// norm must come first) the parameters whose chunk of gradients was finite have been updated: the norm is then
+    /// found in the update's own pass (see [`Optimizer::step_measured`]), and the caller stops either way.
     pub fn step(&mut self, inputs: &[f32], targets: &[f32]) -> Result<StepStats> {
         let loss = self.compute_gradients(inputs, targets)?;
         self.apply_gradients(loss)
@@ -376,15 +378,27 @@ impl Trainer {
             self.zero_touched_gradients();
             return result;
         }
-        let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
         let lr = self.lr();
-        if !loss.is_finite() || !norm.is_finite() {
-            return Err(EngineError::Diverged { step: self.step, lr, loss });
+        let diverged = EngineError::Diverged { step: self.step, lr, loss };
+        if !loss.is_finite() {
+            return Err(diverged);
         }
-        if let Some(max) = self.config.clip_grad_norm {
-            clip_grad_norm(&mut self.grads, norm, max);
+        let norm = match self.config.clip_grad_norm {
+            Some(max) => {
+                let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
+                if !norm.is_finite() {
+                    return Err(diverged);
+                }
+                clip_grad_norm(&mut self.grads, norm, max);
+                self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
+                norm
+            }
+            // Without clipping the norm is found in the update's own pass over the gradients.
+            None => self.optimizer.step_measured(&mut self.model.params, &self.grads, lr, &self.groups).sqrt(),
+        };
+        if !norm.is_finite() {
+            return Err(diverged);
         }
-        self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
         self.step += 1;
         Ok(StepStats { loss, lr, grad_norm: norm })
     }
