@@ -258,13 +258,16 @@ impl<'a> LoopState<'a> {
         let rng_before = trainer.data_rng().clone();
         self.sampler.fill(trainer.steps_done(), trainer.data_rng_mut(), &mut self.inputs, &mut self.targets);
         let loss = trainer.compute_gradients_f64(&self.inputs, &self.targets)?;
-        self.sampler.feedback(&self.inputs, &self.targets, trainer.last_predictions());
         if loss.is_finite() {
             for sink in self.sinks.iter_mut() {
                 sink.before_update(run, trainer, &rng_before, self.clock.wall())?;
             }
         }
-        let stats = match trainer.apply_gradients(loss) {
+        // The sampler's feedback runs on one core; the update streams the tables on the other meanwhile.
+        let (sampler, inputs, targets) = (&mut self.sampler, &self.inputs, &self.targets);
+        let ((), applied) =
+            trainer.apply_gradients_beside(loss, |predictions| sampler.feedback(inputs, targets, predictions));
+        let stats = match applied {
             Ok(stats) => stats,
             Err(e @ EngineError::Diverged { .. }) => return Ok(Some(e)),
             Err(e) => return Err(e.into()),

@@ -403,6 +403,23 @@ impl Trainer {
         Ok(StepStats { loss, lr, grad_norm: norm })
     }
 
+    /// [`Trainer::apply_gradients`] while `look` reads this batch's predictions ([`Trainer::last_predictions`]),
+    /// the two side by side on the thread pool: a caller's serial work on the predictions (a sampler's feedback)
+    /// then overlaps the update instead of leaving a core idle before it.
+    pub fn apply_gradients_beside<R: Send>(
+        &mut self,
+        loss: f64,
+        look: impl FnOnce(&[f32]) -> R + Send,
+    ) -> (R, Result<StepStats>) {
+        let logits = self.config.loss.takes_logits();
+        let n = self.last_rows * self.model.output_dims();
+        // Moved out (not copied) for the update's exclusive borrow of the trainer, which never reads it.
+        let held = std::mem::take(if logits { &mut self.buffers.raw } else { &mut self.buffers.pred });
+        let result = rayon::join(|| look(&held[..n]), || self.apply_gradients(loss));
+        *(if logits { &mut self.buffers.raw } else { &mut self.buffers.pred }) = held;
+        result
+    }
+
     /// [`Trainer::apply_gradients`] with a sparse encoding gradient: the norm, the clipping and the update visit
     /// the network's parameters and the touched table rows only.
     fn apply_sparse(&mut self, loss: f64) -> Result<StepStats> {

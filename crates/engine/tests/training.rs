@@ -346,3 +346,26 @@ fn neurons_are_the_features_and_hidden_outputs() {
     assert_eq!(layers[0].values.len(), 2 * 3);
     assert!(model.neurons(&[0.5]).is_err(), "one value for two dimensions");
 }
+
+#[test]
+fn an_update_beside_a_look_at_the_predictions_is_the_plain_update() {
+    let make = || {
+        let m = model("hashgrid:4:2:10:4:64", "mlp:2x16:relu", "sigmoid", &[(-1.0, 1.0), (-1.0, 1.0)], 1, 5);
+        Trainer::new(m, TrainConfig { lr: 1e-2, batch: 8, ..Default::default() }).unwrap()
+    };
+    let (mut plain, mut beside) = (make(), make());
+    let x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
+    let y: Vec<f32> = (0..8).map(|i| (i as f32 * 0.21).cos().abs()).collect();
+    for _ in 0..3 {
+        let loss = plain.compute_gradients(&x, &y).unwrap();
+        let want_predictions = plain.last_predictions().to_vec();
+        let want = plain.apply_gradients(loss).unwrap();
+        let loss = beside.compute_gradients(&x, &y).unwrap();
+        let (seen, got) = beside.apply_gradients_beside(loss, |p| p.to_vec());
+        let got = got.unwrap();
+        assert_eq!(seen, want_predictions);
+        assert_eq!((got.loss, got.grad_norm), (want.loss, want.grad_norm));
+        assert_eq!(beside.last_predictions(), &want_predictions[..], "the predictions are back in place");
+    }
+    assert_eq!(plain.params(), beside.params());
+}
