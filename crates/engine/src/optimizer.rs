@@ -495,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn a_measured_step_updates_as_a_plain_one_and_sums_the_squares_of_its_gradients() {
+    fn a_measured_step_applies_the_rule_to_every_value_and_sums_the_squares_of_its_gradients() {
         let n = 3 * CHUNK + 5;
         let grads: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3).collect();
         let groups = [
@@ -503,15 +503,24 @@ mod tests {
             ParamGroup { name: "b".into(), range: CHUNK + 3..n, lr_scale: 1.0 },
         ];
         for config in [OptimizerConfig::default(), OptimizerConfig::parse("sgd:0.9").unwrap()] {
-            let (mut plain, mut measured) = (Optimizer::new(config, n), Optimizer::new(config, n));
-            let (mut p, mut q) = (vec![0.5f32; n], vec![0.5f32; n]);
-            for _ in 0..2 {
-                plain.step(&mut p, &grads, 0.01, &groups);
+            // The reference: the rule on each group's values whole, without chunks or the finiteness check.
+            let has_v = matches!(config, OptimizerConfig::Adam { .. });
+            let (mut p, mut m, mut v) = (vec![0.5f32; n], vec![0.0f32; n], vec![0.0f32; if has_v { n } else { 0 }]);
+            let mut measured = Optimizer::new(config, n);
+            let mut q = vec![0.5f32; n];
+            for t in 1..=2 {
+                let rule = Rule::new(config, t);
+                for group in &groups {
+                    let r = group.range.clone();
+                    let v = if has_v { &mut v[r.clone()] } else { &mut [][..] };
+                    rule.update(0.01 * group.lr_scale, &mut p[r.clone()], &grads[r.clone()], &mut m[r.clone()], v);
+                }
                 let sum = measured.step_measured(&mut q, &grads, 0.01, &groups);
                 let want = sum_of_squares(&grads[..CHUNK + 3]) + sum_of_squares(&grads[CHUNK + 3..]);
                 assert_eq!(sum, want);
             }
             assert_eq!(p, q);
+            assert!(p.iter().zip(&grads).all(|(&x, &g)| g == 0.0 || x != 0.5), "every value with a gradient moved");
         }
     }
 

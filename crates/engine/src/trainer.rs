@@ -386,11 +386,10 @@ impl Trainer {
         let norm = match self.config.clip_grad_norm {
             Some(max) => {
                 let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
-                if !norm.is_finite() {
-                    return Err(diverged);
+                if norm.is_finite() {
+                    clip_grad_norm(&mut self.grads, norm, max);
+                    self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
                 }
-                clip_grad_norm(&mut self.grads, norm, max);
-                self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
                 norm
             }
             // Without clipping the norm is found in the update's own pass over the gradients.
