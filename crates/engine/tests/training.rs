@@ -369,3 +369,21 @@ fn an_update_beside_a_look_at_the_predictions_is_the_plain_update() {
     }
     assert_eq!(plain.params(), beside.params());
 }
+
+#[test]
+fn a_clipped_sgd_step_moves_the_parameters_by_the_learning_rate_times_the_max_norm() {
+    let m = model("identity", "mlp:2x16:relu", "linear", &[(-1.0, 1.0)], 1, 3);
+    let config = TrainConfig {
+        lr: 0.1,
+        batch: 4,
+        optimizer: approxlab_engine::optimizer::OptimizerConfig::parse("sgd:0").unwrap(),
+        clip_grad_norm: Some(1e-3),
+        ..Default::default()
+    };
+    let mut t = Trainer::new(m, config).unwrap();
+    let before = t.params().to_vec();
+    let stats = t.step(&[0.1, 0.2, 0.3, 0.4], &[10.0, -10.0, 10.0, -10.0]).unwrap();
+    assert!(stats.grad_norm > 1e-3, "the norm before clipping is reported: {}", stats.grad_norm);
+    let moved: f64 = t.params().iter().zip(&before).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    assert!((moved - 0.1 * 1e-3).abs() < 1e-6, "SGD moves by lr x the clipped norm, moved {moved}");
+}
