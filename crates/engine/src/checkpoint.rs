@@ -8,6 +8,7 @@ use crate::trainer::{TrainConfig, Trainer};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -33,28 +34,44 @@ struct Meta {
 /// Writes `bytes` to `path` so that readers see either the old file or the whole new one: a temporary file in the
 /// same directory, flushed to disk, then renamed over the target.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_replace(path, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+}
+
+/// [`atomic_write`] of whatever `write` puts into the temporary file at the path it is given (and flushes to disk).
+fn atomic_replace(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
     let io = |source| EngineError::Io { path: path.display().to_string(), source };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
+    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
 }
 
-fn as_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// The little-endian bytes of `v` that a safetensors file holds: the values' own memory where the machine is
+/// little-endian, so that saving 1.3 GB of tables copies nothing before the write (the byte-by-byte copy and the
+/// serialised buffer took 7 s of the challenge champion's 300-s budget at its first step).
+fn as_bytes(v: &[f32]) -> Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        Cow::Borrowed(bytemuck::cast_slice(v))
+    } else {
+        Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
 }
 
+/// Values from little-endian bytes at any alignment (a tensor's data inside the file need not be aligned).
 fn from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    if cfg!(target_endian = "little") {
+        bytemuck::pod_collect_to_vec(&b[..b.len() / 4 * 4])
+    } else {
+        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    }
 }
 
 /// Saves the trainer's full state with `extra` metadata.
@@ -80,7 +97,7 @@ pub fn save_with_rng(path: &Path, trainer: &Trainer, rng: &crate::rng::Rng, extr
         extra,
     };
     let meta_json = serde_json::to_string(&meta).map_err(|e| err(e.to_string()))?;
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut owned: Vec<(String, Vec<usize>, Cow<[u8]>)> = Vec::new();
     for t in model.param_tensors() {
         let n: usize = t.shape.iter().product();
         owned.push((t.name, t.shape, as_bytes(&model.params[t.offset..t.offset + n])));
@@ -95,8 +112,11 @@ pub fn save_with_rng(path: &Path, trainer: &Trainer, rng: &crate::rng::Rng, extr
         .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| err(e.to_string()))?)))
         .collect::<Result<_>>()?;
     let info = Some(HashMap::from([(META_KEY.to_string(), meta_json)]));
-    let bytes = safetensors::serialize(views, &info).map_err(|e| err(e.to_string()))?;
-    atomic_write(path, &bytes)
+    // Each tensor's bytes go straight from the model's buffers to the file, without a serialised copy of the whole.
+    atomic_replace(path, |tmp| {
+        safetensors::serialize_to_file(views, &info, tmp).map_err(|e| std::io::Error::other(e.to_string()))?;
+        std::fs::OpenOptions::new().write(true).open(tmp)?.sync_all()
+    })
 }
 
 /// Loads a checkpoint written by [`save`]: the trainer, ready to continue, and the caller's metadata.

@@ -25,6 +25,24 @@ pub enum Schedule {
         #[serde(default)]
         min_lr: f32,
     },
+    /// Warm-up, stable, decay: linear warm-up from 0 over `warmup` steps, the base rate until the last `decay`
+    /// fraction of the run, then down to `min_lr` along `1 - sqrt` of that phase's progress (the cool-down that
+    /// Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations", found best).
+    /// Like the cosine, without `total` it follows the elapsed fraction of a time budget.
+    Wsd {
+        #[serde(default)]
+        warmup: u64,
+        #[serde(default)]
+        total: Option<u64>,
+        #[serde(default = "wsd_decay")]
+        decay: f32,
+        #[serde(default)]
+        min_lr: f32,
+    },
+}
+
+fn wsd_decay() -> f32 {
+    0.2
 }
 
 impl Part for Schedule {
@@ -38,6 +56,12 @@ impl Part for Schedule {
             "cosine[:WARMUP[:MIN_LR]]",
             &["cosine", "cosine:100:1e-5"],
             "over the step budget, or the elapsed fraction of a `--time` budget",
+        ),
+        Form::new(
+            "wsd",
+            "wsd[:WARMUP[:DECAY[:MIN_LR]]]",
+            &["wsd", "wsd:20:0.2:1e-4"],
+            "warm-up, the base rate, then 1-sqrt down to MIN_LR over the last DECAY (default 0.2) of the budget",
         ),
     ];
 
@@ -71,7 +95,13 @@ impl Part for Schedule {
                 total: None,
                 min_lr: if args.len() > 1 { num(1, "MIN_LR")? as f32 } else { 0.0 },
             },
-            ("constant" | "step" | "exp" | "cosine", _) => {
+            ("wsd", 0..=3) => Schedule::Wsd {
+                warmup: if !args.is_empty() { count(0, "WARMUP")? } else { 0 },
+                total: None,
+                decay: if args.len() > 1 { num(1, "DECAY")? as f32 } else { wsd_decay() },
+                min_lr: if args.len() > 2 { num(2, "MIN_LR")? as f32 } else { 0.0 },
+            },
+            ("constant" | "step" | "exp" | "cosine" | "wsd", _) => {
                 return Err(EngineError::config("schedule", format!("'{spec}': expected {}", form.usage)))
             }
             _ => return Err(parts::unlisted::<Schedule>(form)),
@@ -98,13 +128,25 @@ impl Schedule {
             Schedule::Cosine { min_lr, .. } if !(min_lr.is_finite() && min_lr >= 0.0) => {
                 Err(EngineError::config("schedule cosine min_lr", format!("must be a number >= 0, got {min_lr}")))
             }
+            Schedule::Wsd { decay, min_lr, .. } => {
+                if !(decay > 0.0 && decay <= 1.0) {
+                    return Err(EngineError::config("schedule wsd decay", format!("must be in (0, 1], got {decay}")));
+                }
+                if !(min_lr.is_finite() && min_lr >= 0.0) {
+                    return Err(EngineError::config(
+                        "schedule wsd min_lr",
+                        format!("must be a number >= 0, got {min_lr}"),
+                    ));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
 
     /// Fills in a cosine schedule's length from the run's step budget.
     pub fn with_default_total(mut self, steps: Option<u64>) -> Schedule {
-        if let Schedule::Cosine { total: total @ None, .. } = &mut self {
+        if let Schedule::Cosine { total: total @ None, .. } | Schedule::Wsd { total: total @ None, .. } = &mut self {
             *total = steps;
         }
         self
@@ -137,6 +179,24 @@ impl Schedule {
                     return min_lr;
                 }
                 cosine(lr, min_lr, (step - warmup) as f64 / (total - warmup) as f64)
+            }
+            Schedule::Wsd { warmup, total, decay, min_lr } => {
+                if step < warmup {
+                    return lr * (step + 1) as f32 / warmup as f32;
+                }
+                let progress = match total {
+                    Some(total) if step >= total || total <= warmup => 1.0,
+                    Some(total) => (step - warmup) as f64 / (total - warmup) as f64,
+                    None => match budget_done {
+                        Some(p) => p.clamp(0.0, 1.0),
+                        None => return lr,
+                    },
+                };
+                let into_decay = (progress - (1.0 - decay as f64)) / decay as f64;
+                if into_decay <= 0.0 {
+                    return lr;
+                }
+                (min_lr as f64 + (lr - min_lr) as f64 * (1.0 - into_decay.min(1.0).sqrt())) as f32
             }
         }
     }
@@ -188,7 +248,33 @@ mod tests {
     }
 
     #[test]
+    fn wsd_holds_the_base_rate_then_cools_down_along_one_minus_the_root() {
+        let wsd = Schedule::Wsd { warmup: 10, total: Some(110), decay: 0.2, min_lr: 0.1 };
+        assert_eq!(wsd.lr(1.0, 4), 0.5, "warm-up");
+        assert_eq!([wsd.lr(1.0, 10), wsd.lr(1.0, 60), wsd.lr(1.0, 89)], [1.0, 1.0, 1.0], "stable until 80 %");
+        // Step 95 is a quarter into the decay: 0.1 + 0.9 * (1 - 0.5).
+        assert!((wsd.lr(1.0, 95) - 0.55).abs() < 1e-6, "{}", wsd.lr(1.0, 95));
+        assert!((wsd.lr(1.0, 110) - 0.1).abs() < 1e-6);
+        assert!((wsd.lr(1.0, 500) - 0.1).abs() < 1e-6);
+        let timed = Schedule::Wsd { warmup: 0, total: None, decay: 0.5, min_lr: 0.0 };
+        assert_eq!(timed.lr_at(2.0, 7, Some(0.5)), 2.0);
+        assert!((timed.lr_at(2.0, 7, Some(0.75)) - 2.0 * (1.0 - 0.5f32.sqrt())).abs() < 1e-6, "by the clock");
+        assert_eq!(timed.lr_at(2.0, 7, Some(1.0)), 0.0);
+        assert_eq!(timed.lr_at(2.0, 7, None), 2.0, "no budget known: the base rate");
+        let whole = Schedule::Wsd { warmup: 0, total: Some(100), decay: 1.0, min_lr: 0.0 };
+        assert!((whole.lr(1.0, 25) - 0.5).abs() < 1e-6, "decay 1: the cool-down is the whole run");
+    }
+
+    #[test]
     fn parses_and_rejects() {
+        assert_eq!(
+            Schedule::parse("wsd:20:0.3:1e-3").unwrap(),
+            Schedule::Wsd { warmup: 20, total: None, decay: 0.3, min_lr: 1e-3 }
+        );
+        assert_eq!(Schedule::parse("wsd").unwrap(), Schedule::Wsd { warmup: 0, total: None, decay: 0.2, min_lr: 0.0 });
+        assert!(Schedule::parse("wsd:20:0").unwrap_err().to_string().contains("decay"));
+        assert!(Schedule::parse("wsd:20:1.5").unwrap_err().to_string().contains("(0, 1]"));
+        assert!(Schedule::parse("wsd:1:0.2:-1").unwrap_err().to_string().contains("min_lr"));
         assert_eq!(Schedule::parse("step:1000:0.5").unwrap(), Schedule::Step { every: 1000, gamma: 0.5 });
         assert_eq!(Schedule::parse("cosine:100").unwrap(), Schedule::Cosine { warmup: 100, total: None, min_lr: 0.0 });
         assert_eq!(
