@@ -166,9 +166,9 @@ pub fn train(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8)> {
 }
 
 /// [`train`], also giving the run's summary.
-pub fn train_summarised(config: RunConfig, quiet: bool) -> Result<(PathBuf, u8, summary::Summary)> {
+pub fn train_summarised(mut config: RunConfig, quiet: bool) -> Result<(PathBuf, u8, summary::Summary)> {
     run::init_threads(config.threads)?;
-    let (data, mut trainer, dir) = run::prepare(&config)?;
+    let (data, mut trainer, dir) = run::prepare(&mut config)?;
     if !quiet {
         describe(&config, &trainer, data.as_ref());
         eprintln!("run      {}", dir.display());
@@ -185,13 +185,13 @@ pub type AfterTraining<'a> = dyn Fn(&Path) -> Result<()> + 'a;
 
 /// `train --serve`: the run as `run-1` on the live view, which stays up after training until Ctrl-C.
 pub fn train_served(
-    config: RunConfig,
+    mut config: RunConfig,
     quiet: bool,
     listen: &ListenArgs,
     after: Option<&AfterTraining<'_>>,
 ) -> Result<(PathBuf, u8)> {
     run::init_threads(config.threads)?;
-    let (data, mut trainer, dir) = run::prepare(&config)?;
+    let (data, mut trainer, dir) = run::prepare(&mut config)?;
     let lab = Arc::new(live::CliLab::new(config.output.dir.clone(), None, queue::RunQueue::default_limit()));
     let state = approxlab_serve::AppState::new(lab.clone(), lab.upload_dir.clone());
     let request = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);

@@ -193,6 +193,9 @@ pub fn compare_models(args: &CompareArgs, dir: &Path, models: Vec<(String, RunCo
     let first = &configs[0];
     run::init_threads(first.threads)?;
     let data = run::build_dataset(first)?;
+    for c in configs.iter_mut() {
+        run::fit_to_data(c, data.as_ref());
+    }
     if let Some(target) = args.match_params {
         for c in configs.iter_mut() {
             *c = match_width(c, data.as_ref(), target)?;

@@ -132,7 +132,7 @@ impl CliLab {
             k += 1;
         }
         config.name = Some(name);
-        let (data, trainer, dir) = run::prepare(&config)?;
+        let (data, trainer, dir) = run::prepare(&mut config)?;
         let live = live_run(id, &dir, request, &config, data.clone(), trainer.model())?;
         eprintln!("approxlab: {id} started: {} -> {}", data.name(), dir.display());
         self.train_in_background(live.clone(), config, data, trainer, 0.0)?;
@@ -317,8 +317,9 @@ impl Lab for CliLab {
     }
 
     fn describe(&self, request: &Value) -> Result<Value> {
-        let config = self.config(request)?;
+        let mut config = self.config(request)?;
         let data = run::build_dataset(&config)?;
+        run::fit_to_data(&mut config, data.as_ref());
         let model = Model::new(config.model.clone(), data.domain(), data.output_dims(), config.seed)
             .map_err(|e| anyhow!("model: {e}"))?;
         let mut v = describe_model(&model, data.as_ref(), &config);

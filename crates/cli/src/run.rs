@@ -121,10 +121,17 @@ pub fn build_trainer(config: &RunConfig, data: &dyn Dataset) -> Result<Trainer> 
     Ok(trainer)
 }
 
+/// Fits the model's config to the data set it will train on (a hash grid's `finest_from_data`), so that the run's
+/// saved config says what it trains.
+pub fn fit_to_data(config: &mut RunConfig, data: &dyn Dataset) {
+    config.model = config.model.fitted_to_samples(data.input_dims(), data.len());
+}
+
 /// Everything a new run needs before its first step: the data set, the trainer, and its directory with the
-/// effective `config.toml`.
-pub fn prepare(config: &RunConfig) -> Result<(Arc<dyn Dataset>, Trainer, PathBuf)> {
+/// effective `config.toml` (`config` fitted to the data set, see [`fit_to_data`]).
+pub fn prepare(config: &mut RunConfig) -> Result<(Arc<dyn Dataset>, Trainer, PathBuf)> {
     let data = build_dataset(config)?;
+    fit_to_data(config, data.as_ref());
     let trainer = build_trainer(config, data.as_ref())?;
     let dir = create_run_dir(config)?;
     checkpoint::atomic_write(&dir.join("config.toml"), config::to_toml(config).as_bytes())?;

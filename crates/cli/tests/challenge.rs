@@ -152,4 +152,9 @@ fn the_champion_learns_a_five_input_table_unchanged() {
     // what it makes of rows it never saw is another matter, measured in docs/challenge.md.)
     let loss = s["train_loss"].as_f64().unwrap();
     assert!(loss < 0.1, "training loss {loss}: {s}");
+    // On a fixed set the finest level follows the rows' spacing (1.5 cells per row along an axis: 3,200 training
+    // rows give 5 per axis, so 8 cells), and the run's saved config says so.
+    let saved = std::fs::read_to_string(out.join("five/config.toml")).unwrap();
+    assert!(saved.contains("finest_resolution = 8\n"), "{saved}");
+    assert!(saved.contains("base_resolution = 8\n") && !saved.contains("finest_from_data"), "{saved}");
 }

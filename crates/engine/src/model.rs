@@ -45,6 +45,19 @@ impl Default for ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// This config as a run on `points` training points in `dims` input dimensions builds it (`None`: points drawn
+    /// without end, e.g. on the fly): a hash grid with `finest_from_data` gets its finest resolution from the
+    /// points' spacing ([`crate::encoding::hash_grid::HashGridSpec::fitted_to_samples`]); all else is unchanged.
+    pub fn fitted_to_samples(&self, dims: usize, points: Option<usize>) -> ModelConfig {
+        let mut config = self.clone();
+        if let EncodingConfig::HashGrid(spec) = &self.encoding {
+            config.encoding = EncodingConfig::HashGrid(spec.fitted_to_samples(dims, points));
+        }
+        config
+    }
+}
+
 /// Size and cost of one part, for introspection.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PartSummary {

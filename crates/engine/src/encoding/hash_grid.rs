@@ -58,7 +58,15 @@ pub struct HashGridSpec {
     /// `None`: 2048 for 1-D and 2-D, 512 for 3-D (a 3-D level has `N^3` cells, so memory runs out far sooner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finest_resolution: Option<usize>,
+    /// Whether a fixed training set caps the finest resolution at about its own spacing
+    /// ([`HashGridSpec::fitted_to_samples`]): cells finer than the samples hold vertices that no training point
+    /// reaches, which is a fractal's need but makes a held-out point's prediction noise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finest_from_data: bool,
 }
+
+/// With `finest_from_data`, the finest level has this many cells per training point along each axis.
+pub const CELLS_PER_SAMPLE_SPACING: f64 = 1.5;
 
 impl Default for HashGridSpec {
     fn default() -> Self {
@@ -68,6 +76,7 @@ impl Default for HashGridSpec {
             log2_table_size: default_log2_table_size(),
             base_resolution: default_base_resolution(),
             finest_resolution: None,
+            finest_from_data: false,
         }
     }
 }
@@ -84,6 +93,25 @@ const MAX_LOG2_TABLE: u32 = 24;
 const MAX_RESOLUTION: usize = 1 << 20;
 
 impl HashGridSpec {
+    /// The spec a run of `points` training points in `dims` dimensions builds (`None`: drawn without end, as on
+    /// the fly): with `finest_from_data`, the finest resolution becomes at most [`CELLS_PER_SAMPLE_SPACING`]
+    /// cells per training point along an axis, `1.5 * points^(1/d)` (and the base no finer than that), and the
+    /// flag is spent, so the run's saved config says what it trained.
+    pub fn fitted_to_samples(&self, dims: usize, points: Option<usize>) -> HashGridSpec {
+        let mut spec = self.clone();
+        if !self.finest_from_data {
+            return spec;
+        }
+        spec.finest_from_data = false;
+        if let Some(n) = points {
+            let cap = ((n.max(1) as f64).powf(1.0 / dims.max(1) as f64) * CELLS_PER_SAMPLE_SPACING).ceil() as usize;
+            let finest = self.finest_for(dims).min(cap.max(1));
+            spec.finest_resolution = Some(finest);
+            spec.base_resolution = spec.base_resolution.min(finest);
+        }
+        spec
+    }
+
     fn finest_for(&self, dims: usize) -> usize {
         self.finest_resolution.unwrap_or(if dims >= 3 { 512 } else { 2048 })
     }
@@ -144,6 +172,7 @@ impl EncodingSpec for HashGridSpec {
             log2_table_size: parse_arg("hashgrid", "log2 table size", args, 2, Some(d.log2_table_size))?,
             base_resolution: parse_arg("hashgrid", "base resolution", args, 3, Some(d.base_resolution))?,
             finest_resolution: finest,
+            finest_from_data: false,
         };
         spec.validate()?;
         Ok(spec)
@@ -613,6 +642,7 @@ mod tests {
             log2_table_size: 8,
             base_resolution: 4,
             finest_resolution: Some(32),
+            finest_from_data: false,
         }
     }
 
@@ -704,6 +734,7 @@ mod tests {
             log2_table_size: 8,
             base_resolution: 4,
             finest_resolution: Some(4),
+            finest_from_data: false,
         };
         let g = HashGrid::new(&spec, &ctx(1)).unwrap();
         let params: Vec<f32> = (0..g.n_params()).map(|i| i as f32).collect();
@@ -719,6 +750,7 @@ mod tests {
             log2_table_size: 4,
             base_resolution: 32,
             finest_resolution: Some(32),
+            finest_from_data: false,
         };
         let g = HashGrid::new(&spec, &ctx(2)).unwrap();
         assert!(!g.levels[0].dense);
@@ -740,6 +772,7 @@ mod tests {
                 log2_table_size: 14,
                 base_resolution: 4,
                 finest_resolution: Some(4),
+                finest_from_data: false,
             };
             let g = HashGrid::new(&spec, &ctx(dims)).unwrap();
             assert!(g.levels[0].dense && g.n_params() == 5usize.pow(dims as u32), "{dims}-D");
@@ -801,6 +834,7 @@ mod tests {
             log2_table_size: 17,
             base_resolution: 64,
             finest_resolution: Some(1900),
+            finest_from_data: false,
         };
         let g = HashGrid::new(&spec, &ctx(2)).unwrap();
         assert!(g.levels[1].dense && !g.levels[2].dense);
@@ -827,6 +861,29 @@ mod tests {
         let lhs: f64 = go.iter().zip(&out).map(|(a, b)| *a as f64 * *b as f64).sum();
         let rhs: f64 = gp.iter().zip(&params).map(|(a, b)| *a as f64 * *b as f64).sum();
         assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn a_fixed_training_set_caps_the_finest_resolution_at_its_spacing() {
+        let spec = HashGridSpec { finest_resolution: Some(32768), finest_from_data: true, ..Default::default() };
+        // Every other pixel of a 512 x 512 image: 131,072 points, 362 per axis, 1.5 cells each.
+        let image = spec.fitted_to_samples(2, Some(131_072));
+        assert_eq!((image.finest_resolution, image.base_resolution, image.finest_from_data), (Some(544), 16, false));
+        // 16,000 rows in five dimensions: 6.9 per axis, so 11 cells, and the base no finer.
+        let table = spec.fitted_to_samples(5, Some(16_000));
+        assert_eq!((table.finest_resolution, table.base_resolution), (Some(11), 11));
+        assert!(HashGrid::new(&table, &ctx(5)).is_ok());
+        // Drawn without end (on the fly), or more points than the configured finest needs: the configured value.
+        assert_eq!(spec.fitted_to_samples(2, None).finest_resolution, Some(32768));
+        assert_eq!(spec.fitted_to_samples(2, Some(1 << 40)).finest_resolution, Some(32768));
+        // Without the flag nothing changes.
+        let fixed = HashGridSpec { finest_from_data: false, ..spec.clone() };
+        assert_eq!(fixed.fitted_to_samples(2, Some(100)), fixed);
+        // The flag round-trips through TOML and is left out of configs that do not set it.
+        let text = toml::to_string(&spec).unwrap();
+        assert!(text.contains("finest_from_data = true"), "{text}");
+        assert!(!toml::to_string(&fixed).unwrap().contains("finest_from_data"));
+        assert_eq!(toml::from_str::<HashGridSpec>(&text).unwrap(), spec);
     }
 
     #[test]
@@ -866,6 +923,7 @@ mod tests {
             log2_table_size: 16,
             base_resolution: 8,
             finest_resolution: Some(512),
+            finest_from_data: false,
         };
         assert_eq!(full, EncodingConfig::HashGrid(want));
         assert_eq!(
