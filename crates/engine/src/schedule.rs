@@ -167,31 +167,15 @@ impl Schedule {
             Schedule::Exponential { gamma } => lr * (gamma as f64).powf(step as f64) as f32,
             Schedule::Cosine { warmup, total, min_lr } => {
                 if step < warmup {
-                    return lr * (step + 1) as f32 / warmup as f32;
+                    return warmed_up(lr, step, warmup);
                 }
-                let Some(total) = total else {
-                    return match budget_done {
-                        Some(p) => cosine(lr, min_lr, p.clamp(0.0, 1.0)),
-                        None => lr,
-                    };
-                };
-                if step >= total || total <= warmup {
-                    return min_lr;
-                }
-                cosine(lr, min_lr, (step - warmup) as f64 / (total - warmup) as f64)
+                progress(step, warmup, total, budget_done).map_or(lr, |p| cosine(lr, min_lr, p))
             }
             Schedule::Wsd { warmup, total, decay, min_lr } => {
                 if step < warmup {
-                    return lr * (step + 1) as f32 / warmup as f32;
+                    return warmed_up(lr, step, warmup);
                 }
-                let progress = match total {
-                    Some(total) if step >= total || total <= warmup => 1.0,
-                    Some(total) => (step - warmup) as f64 / (total - warmup) as f64,
-                    None => match budget_done {
-                        Some(p) => p.clamp(0.0, 1.0),
-                        None => return lr,
-                    },
-                };
+                let Some(progress) = progress(step, warmup, total, budget_done) else { return lr };
                 let into_decay = (progress - (1.0 - decay as f64)) / decay as f64;
                 if into_decay <= 0.0 {
                     return lr;
@@ -199,6 +183,21 @@ impl Schedule {
                 (min_lr as f64 + (lr - min_lr) as f64 * (1.0 - into_decay.min(1.0).sqrt())) as f32
             }
         }
+    }
+}
+
+/// The linear warm-up's rate at `step < warmup`.
+fn warmed_up(lr: f32, step: u64, warmup: u64) -> f32 {
+    lr * (step + 1) as f32 / warmup as f32
+}
+
+/// How far past its warm-up a run is, 0 to 1: by steps out of `total`, else by the elapsed fraction of a time
+/// budget; `None` when neither is known (the schedule then holds the base rate).
+fn progress(step: u64, warmup: u64, total: Option<u64>, budget_done: Option<f64>) -> Option<f64> {
+    match total {
+        Some(total) if step >= total || total <= warmup => Some(1.0),
+        Some(total) => Some((step - warmup) as f64 / (total - warmup) as f64),
+        None => budget_done.map(|p| p.clamp(0.0, 1.0)),
     }
 }
 

@@ -105,7 +105,7 @@ impl HashGridSpec {
         spec.finest_from_data = false;
         if let Some(n) = points {
             let cap = ((n.max(1) as f64).powf(1.0 / dims.max(1) as f64) * CELLS_PER_SAMPLE_SPACING).ceil() as usize;
-            let finest = self.finest_for(dims).min(cap.max(1));
+            let finest = self.finest_for(dims).min(cap);
             spec.finest_resolution = Some(finest);
             spec.base_resolution = spec.base_resolution.min(finest);
         }
@@ -866,7 +866,7 @@ mod tests {
     #[test]
     fn a_fixed_training_set_caps_the_finest_resolution_at_its_spacing() {
         let spec = HashGridSpec { finest_resolution: Some(32768), finest_from_data: true, ..Default::default() };
-        // Every other pixel of a 512 x 512 image: 131,072 points, 362 per axis, 1.5 cells each.
+        // 131,072 points in 2-D: 362 per axis, 1.5 cells each.
         let image = spec.fitted_to_samples(2, Some(131_072));
         assert_eq!((image.finest_resolution, image.base_resolution, image.finest_from_data), (Some(544), 16, false));
         // 16,000 rows in five dimensions: 6.9 per axis, so 11 cells, and the base no finer.
