@@ -202,6 +202,8 @@ fn flag_cases() -> Vec<(&'static str, Vec<&'static str>)> {
                 "train.lr=\"x\"",
                 "bogus.key=1",
                 "train.bogus=1",
+                "train.table_sgd=0",
+                "train.table_sgd=-2",
                 "output.log_every=0",
                 "no-equals-sign",
             ],

@@ -6,6 +6,9 @@ use crate::error::{EngineError, Result};
 use crate::head::Head;
 use crate::network::{Network, NetworkConfig, ParamTensor};
 use crate::optimizer::ParamGroup;
+
+/// The group of the encoding's hashed tables when they train by plain SGD ([`crate::trainer::TrainConfig::table_sgd`]).
+pub const TABLES_GROUP: &str = "hashed_tables";
 use crate::rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -254,16 +257,22 @@ impl Model {
     }
 
     /// The optimizer's groups: the encoding's trainable tables (if any) learn at `encoding_lr_scale` times the rate.
-    pub fn param_groups(&self, encoding_lr_scale: f32) -> Vec<ParamGroup> {
+    /// With `hashed_apart`, the encoding's hashed tables ([`Encoding::hashed_params`]) form a group of their own,
+    /// [`TABLES_GROUP`], trained by plain SGD at a rate the trainer sets each step.
+    pub fn param_groups(&self, encoding_lr_scale: f32, hashed_apart: bool) -> Vec<ParamGroup> {
         let mut groups = Vec::new();
-        if self.encoding.n_params() > 0 {
-            groups.push(ParamGroup {
-                name: "encoding".into(),
-                range: self.encoding_range(),
-                lr_scale: encoding_lr_scale,
-            });
+        let encoding = self.encoding_range();
+        let hashed = if hashed_apart { self.encoding.hashed_params() } else { 0..0 };
+        if hashed.start > encoding.start {
+            groups.push(ParamGroup::new("encoding", encoding.start..hashed.start, encoding_lr_scale));
+        } else if hashed.is_empty() && !encoding.is_empty() {
+            groups.push(ParamGroup::new("encoding", encoding.clone(), encoding_lr_scale));
         }
-        groups.push(ParamGroup { name: "network".into(), range: self.network_range(), lr_scale: 1.0 });
+        if !hashed.is_empty() {
+            debug_assert_eq!(hashed.end, encoding.end, "hashed tables end the encoding's parameters");
+            groups.push(ParamGroup { plain_sgd: true, ..ParamGroup::new(TABLES_GROUP, hashed, 0.0) });
+        }
+        groups.push(ParamGroup::new("network", self.network_range(), 1.0));
         groups
     }
 

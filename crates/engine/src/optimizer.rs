@@ -147,9 +147,23 @@ pub struct ParamGroup {
     pub name: String,
     pub range: Range<usize>,
     pub lr_scale: f32,
+    /// Trained by plain SGD (`p -= lr * lr_scale * g`) whatever the optimizer, with no moments kept for it.
+    pub plain_sgd: bool,
 }
 
-/// Optimizer state: first and second moments (only those the method needs) and the step count.
+impl ParamGroup {
+    pub fn new(name: &str, range: Range<usize>, lr_scale: f32) -> ParamGroup {
+        ParamGroup { name: name.into(), range, lr_scale, plain_sgd: false }
+    }
+}
+
+/// How many parameters of `groups` the optimizer keeps moments for: [`Optimizer::new`]'s size.
+pub fn moment_params(groups: &[ParamGroup]) -> usize {
+    groups.iter().filter(|g| !g.plain_sgd).map(|g| g.range.len()).sum()
+}
+
+/// Optimizer state: first and second moments (only those the method needs) and the step count. The moments cover
+/// the groups that keep them, one after the other in the groups' order (see [`moment_params`]).
 #[derive(Debug, Clone)]
 pub struct Optimizer {
     pub config: OptimizerConfig,
@@ -164,6 +178,7 @@ pub struct Optimizer {
 const CHUNK: usize = 1 << 13;
 
 impl Optimizer {
+    /// State for `n_params` parameters with moments ([`moment_params`] of the groups that [`Optimizer::step`] gets).
     pub fn new(config: OptimizerConfig, n_params: usize) -> Optimizer {
         let (m, v) = match config {
             OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => {
@@ -207,12 +222,21 @@ impl Optimizer {
         let has_m = !self.m.is_empty();
         let has_v = !self.v.is_empty();
         let mut sum_of_squares = 0.0;
+        let mut moments = 0;
         for group in groups {
             let r = group.range.clone();
             let lr = lr * group.lr_scale;
             let (p, g) = (&mut params[r.clone()], &grads[r.clone()]);
-            let m = if has_m { &mut self.m[r.clone()] } else { &mut [][..] };
-            let v = if has_v { &mut self.v[r.clone()] } else { &mut [][..] };
+            if group.plain_sgd {
+                let plain = Rule::new(OptimizerConfig::Sgd { momentum: 0.0, weight_decay: 0.0 }, self.t);
+                plain.update_dense(lr, p, g, &mut [], &mut [], &mut self.chunk_sums);
+                sum_of_squares += self.chunk_sums.iter().sum::<f64>();
+                continue;
+            }
+            let mr = moments..moments + r.len();
+            moments = mr.end;
+            let m = if has_m { &mut self.m[mr.clone()] } else { &mut [][..] };
+            let v = if has_v { &mut self.v[mr] } else { &mut [][..] };
             match sparse.filter(|s| s.group == group.name) {
                 Some(rows) => rule.update_rows(lr, p, g, m, v, rows),
                 None => {
@@ -468,7 +492,7 @@ mod tests {
     use super::*;
 
     fn all(n: usize) -> Vec<ParamGroup> {
-        vec![ParamGroup { name: "all".into(), range: 0..n, lr_scale: 1.0 }]
+        vec![ParamGroup::new("all", 0..n, 1.0)]
     }
 
     #[test]
@@ -498,10 +522,7 @@ mod tests {
     fn a_measured_step_applies_the_rule_to_every_value_and_sums_the_squares_of_its_gradients() {
         let n = 3 * CHUNK + 5;
         let grads: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3).collect();
-        let groups = [
-            ParamGroup { name: "a".into(), range: 0..CHUNK + 3, lr_scale: 2.0 },
-            ParamGroup { name: "b".into(), range: CHUNK + 3..n, lr_scale: 1.0 },
-        ];
+        let groups = [ParamGroup::new("a", 0..CHUNK + 3, 2.0), ParamGroup::new("b", CHUNK + 3..n, 1.0)];
         for config in [OptimizerConfig::default(), OptimizerConfig::parse("sgd:0.9").unwrap()] {
             // The reference: the rule on each group's values whole, without chunks or the finiteness check.
             let has_v = matches!(config, OptimizerConfig::Adam { .. });
@@ -559,12 +580,38 @@ mod tests {
     fn groups_scale_the_learning_rate() {
         let mut sgd = Optimizer::new(OptimizerConfig::Sgd { momentum: 0.0, weight_decay: 0.0 }, 2);
         let mut p = vec![0.0, 0.0];
-        let groups = vec![
-            ParamGroup { name: "encoding".into(), range: 0..1, lr_scale: 10.0 },
-            ParamGroup { name: "network".into(), range: 1..2, lr_scale: 1.0 },
-        ];
+        let groups = vec![ParamGroup::new("encoding", 0..1, 10.0), ParamGroup::new("network", 1..2, 1.0)];
         sgd.step(&mut p, &[1.0, 1.0], 0.1, &groups);
         assert_eq!(p, vec![-1.0, -0.1]);
+    }
+
+    #[test]
+    fn a_plain_sgd_group_keeps_no_moments_and_the_groups_around_it_keep_theirs() {
+        // Adam on [0, 2) and [5, 7), plain SGD on [2, 5): the moments hold the Adam groups' four values, in order.
+        let mut groups = vec![
+            ParamGroup::new("a", 0..2, 1.0),
+            ParamGroup::new("tables", 2..5, 100.0),
+            ParamGroup::new("b", 5..7, 1.0),
+        ];
+        groups[1].plain_sgd = true;
+        assert_eq!(moment_params(&groups), 4);
+        let mut opt = Optimizer::new(OptimizerConfig::default(), 4);
+        let mut reference = Optimizer::new(OptimizerConfig::default(), 4);
+        let grads = [0.5f32, -1.0, 0.01, -0.02, 0.03, 2.0, -0.25];
+        let (mut p, mut q) = (vec![1.0f32; 7], vec![1.0f32; 4]);
+        let adam_grads = [grads[0], grads[1], grads[5], grads[6]];
+        for _ in 0..2 {
+            let sum = opt.step_measured(&mut p, &grads, 0.01, &groups);
+            reference.step(&mut q, &adam_grads, 0.01, &all(4));
+            let want: f64 = grads.iter().map(|&g| g as f64 * g as f64).sum();
+            assert!((sum - want).abs() < 1e-12, "the norm counts every group: {sum} vs {want}");
+        }
+        assert_eq!([p[0], p[1], p[5], p[6]], [q[0], q[1], q[2], q[3]], "the Adam groups step as if alone");
+        assert_eq!(opt.m, reference.m);
+        for i in 2..5 {
+            let want = 1.0 - 2.0 * 0.01 * 100.0 * grads[i];
+            assert!((p[i] - want).abs() < 1e-6, "plain SGD, twice: {} vs {want}", p[i]);
+        }
     }
 
     #[test]

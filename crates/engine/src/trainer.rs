@@ -4,8 +4,8 @@ use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::optimizer::{
-    clip_grad_norm, marked_sum_of_squares, scale_marked, sum_of_squares_with, Optimizer, OptimizerConfig, ParamGroup,
-    SparseRows,
+    clip_grad_norm, marked_sum_of_squares, moment_params, scale_marked, sum_of_squares_with, Optimizer,
+    OptimizerConfig, ParamGroup, SparseRows,
 };
 use crate::precision::{PrecisionSetting, Resolved};
 use crate::rng::{self, Rng};
@@ -48,6 +48,14 @@ pub struct TrainConfig {
     /// updates (the default) Adam's momentum keeps moving them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lazy_tables: bool,
+    /// Trains the encoding's hashed tables (a hash grid's levels too fine to index densely) by plain SGD on the
+    /// batch's summed loss, at this rate times the schedule's factor (`lr_t / lr`), instead of by the optimizer. A
+    /// sample then moves the rows it reaches in proportion to its own error, however rarely a row is reached and
+    /// whatever the batch size, where Adam moves a row reached once by a step of about the learning rate, and its
+    /// momentum keeps it moving for steps after. The tables keep no moments (8 bytes a parameter less) and their
+    /// update reads and writes half the memory. Dense levels and the network keep the optimizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_sgd: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -62,6 +70,7 @@ impl Default for TrainConfig {
             encoding_lr_scale: None,
             precision: PrecisionSetting::default(),
             lazy_tables: false,
+            table_sgd: None,
         }
     }
 }
@@ -82,6 +91,17 @@ impl TrainConfig {
         if let Some(s) = self.encoding_lr_scale {
             if !(s.is_finite() && s > 0.0) {
                 return Err(EngineError::config("encoding_lr_scale", format!("must be a positive number, got {s}")));
+            }
+        }
+        if let Some(r) = self.table_sgd {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(EngineError::config("table_sgd", format!("must be a positive number, got {r}")));
+            }
+            if self.lazy_tables {
+                return Err(EngineError::config(
+                    "table_sgd",
+                    "cannot go with lazy_tables (lazy Adam for the same tables); set one of the two",
+                ));
             }
         }
         self.loss.validate()?;
@@ -181,9 +201,9 @@ impl Trainer {
             config.batch as f64 * per_sample as f64 * 4.0,
         )?;
         let enc_scale = config.encoding_lr_scale.unwrap_or(10.0);
-        let groups = model.param_groups(enc_scale);
+        let groups = model.param_groups(enc_scale, config.table_sgd.is_some());
         let n = model.n_params();
-        let optimizer = Optimizer::new(config.optimizer, n);
+        let optimizer = Optimizer::new(config.optimizer, moment_params(&groups));
         let rng = rng::derived(model.seed, "data");
         let precision = config.precision.resolve();
         model.set_precision(precision.precision);
@@ -382,6 +402,11 @@ impl Trainer {
         let diverged = EngineError::Diverged { step: self.step, lr, loss };
         if !loss.is_finite() {
             return Err(diverged);
+        }
+        if let Some(rate) = self.config.table_sgd {
+            // The loss is the batch's mean: its gradient times the rows is the summed loss's.
+            let scale = rate * self.last_rows as f32 / self.config.lr;
+            self.groups.iter_mut().filter(|g| g.plain_sgd).for_each(|g| g.lr_scale = scale);
         }
         let norm = match self.config.clip_grad_norm {
             Some(max) => {

@@ -599,6 +599,13 @@ impl Encoding for HashGrid {
         self.features
     }
 
+    fn hashed_params(&self) -> std::ops::Range<usize> {
+        // Levels are built coarse to fine and a level is hashed once its vertices outnumber the table, so the
+        // hashed ones are the last.
+        let first = self.levels.iter().find(|l| !l.dense).map_or(self.n_params, |l| l.offset);
+        first..self.n_params
+    }
+
     fn visit_touched_rows(&self, f: &mut dyn FnMut(&[MarkedRows])) {
         let Some(touched) = &self.touched else { return f(&[]) };
         let guards: [_; MAX_LEVELS] =

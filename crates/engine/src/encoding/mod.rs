@@ -88,6 +88,11 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
     fn visit_touched_rows(&self, _f: &mut dyn FnMut(&[crate::optimizer::MarkedRows])) {}
     /// Sparse mode: forgets the touched rows.
     fn clear_touched_rows(&self) {}
+    /// The parameters (a range of this encoding's) that live in hashed tables: entries shared by many vertices,
+    /// each reached by few samples of a batch. [`crate::trainer::TrainConfig::table_sgd`] trains them apart.
+    fn hashed_params(&self) -> std::ops::Range<usize> {
+        0..0
+    }
 }
 
 thread_local! {

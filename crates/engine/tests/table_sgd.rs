@@ -1,0 +1,109 @@
+//! Plain SGD for the hashed tables (`train.table_sgd`): the hashed rows step by the summed loss's gradient at the
+//! rate, everything else steps exactly as without it, the optimizer keeps no moments for the tables, and a
+//! checkpoint resumes such a run exactly.
+
+use approxlab_engine::encoding::EncodingConfig;
+use approxlab_engine::network::NetworkConfig;
+use approxlab_engine::schedule::Schedule;
+use approxlab_engine::{checkpoint, Model, ModelConfig, TrainConfig, Trainer};
+use rand::Rng as _;
+
+const BATCH: usize = 64;
+const LR: f32 = 1e-2;
+
+fn trainer(table_sgd: Option<f32>) -> Trainer {
+    let config = ModelConfig {
+        // Table 2^10: the levels of 4 and 16 cells are dense (25 and 289 vertices), those of 64 and 256 hashed.
+        encoding: EncodingConfig::parse("hashgrid:4:2:10:4:256").unwrap(),
+        network: NetworkConfig::parse("mlp:1x16:relu").unwrap(),
+        ..Default::default()
+    };
+    let model = Model::new(config, &[(0.0, 1.0), (0.0, 1.0)], 1, 3).unwrap();
+    // A cosine over 10 steps, so that the tables' rate must follow the schedule's factor.
+    let schedule = Schedule::parse("cosine:0:0.001").unwrap();
+    let train = TrainConfig { lr: LR, batch: BATCH, table_sgd, schedule, ..Default::default() };
+    let mut t = Trainer::new(model, train).unwrap();
+    t.set_budget_done(0.0);
+    t
+}
+
+fn batch(seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = approxlab_engine::rng::seeded(seed);
+    let x: Vec<f32> = (0..2 * BATCH).map(|_| rng.gen_range(0.0f32..1.0)).collect();
+    let y: Vec<f32> = x.chunks_exact(2).map(|p| (7.0 * p[0]).sin() * p[1]).collect();
+    (x, y)
+}
+
+#[test]
+fn hashed_rows_take_plain_sgd_steps_on_the_summed_loss_and_the_rest_steps_as_without() {
+    let rate = 3.0;
+    let (mut sgd, mut adam) = (trainer(Some(rate)), trainer(None));
+    let hashed = sgd.model().encoding().hashed_params();
+    let n = sgd.model().n_params();
+    assert_eq!(hashed, (25 + 289) * 2..sgd.model().encoding().n_params(), "the two finest levels are hashed");
+    assert_eq!(sgd.optimizer().m.len(), n - hashed.len(), "no first moments for the tables");
+    assert_eq!(sgd.optimizer().v.len(), n - hashed.len(), "no second moments for the tables");
+    assert_eq!(adam.optimizer().m.len(), n);
+    for step in 0..3u64 {
+        sgd.set_budget_done(step as f64 / 10.0);
+        let (x, y) = batch(step);
+        let before = sgd.params().to_vec();
+        let loss = sgd.compute_gradients(&x, &y).unwrap();
+        let grads = sgd.grads().to_vec();
+        let factor = sgd.lr() / LR;
+        assert!(step == 0 || factor < 1.0, "the cosine has started down");
+        sgd.apply_gradients(loss).unwrap();
+        let mut moved = 0;
+        for i in hashed.clone() {
+            let want = before[i] - rate * BATCH as f32 * factor * grads[i];
+            let tolerance = 1e-6 * (1.0 + before[i].abs());
+            assert!(
+                (sgd.params()[i] - want).abs() <= tolerance,
+                "step {step}, param {i}: {} vs {want}",
+                sgd.params()[i]
+            );
+            moved += usize::from(grads[i] != 0.0 && sgd.params()[i] != before[i]);
+        }
+        assert!(moved > 0, "step {step}: some hashed rows were reached and moved");
+        if step == 0 {
+            // From the same parameters, the dense levels and the network take the optimizer's step as without.
+            assert_eq!(loss, adam.compute_gradients(&x, &y).unwrap());
+            adam.apply_gradients(loss).unwrap();
+            assert_eq!(sgd.params()[..hashed.start], adam.params()[..hashed.start], "dense levels");
+            assert_eq!(sgd.params()[hashed.end..], adam.params()[hashed.end..], "the network");
+        }
+    }
+}
+
+#[test]
+fn a_run_with_sgd_tables_resumes_from_its_checkpoint_exactly() {
+    let mut run = trainer(Some(2.0));
+    for step in 0..3 {
+        let (x, y) = batch(step);
+        run.step(&x, &y).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.safetensors");
+    checkpoint::save(&path, &run, serde_json::Value::Null).unwrap();
+    let (mut resumed, _) = checkpoint::load(&path).unwrap();
+    assert_eq!(resumed.config().table_sgd, Some(2.0));
+    assert_eq!(resumed.optimizer().m, run.optimizer().m);
+    for step in 3..6 {
+        let (x, y) = batch(step);
+        run.step(&x, &y).unwrap();
+        resumed.step(&x, &y).unwrap();
+    }
+    assert_eq!(run.params(), resumed.params());
+}
+
+#[test]
+fn table_sgd_is_refused_when_not_positive_or_with_lazy_tables() {
+    for bad in [0.0, -1.0, f32::NAN] {
+        let config = TrainConfig { table_sgd: Some(bad), ..Default::default() };
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("table_sgd") && e.contains("positive"), "{e}");
+    }
+    let config = TrainConfig { table_sgd: Some(1.0), lazy_tables: true, ..Default::default() };
+    let e = config.validate().unwrap_err().to_string();
+    assert!(e.contains("table_sgd") && e.contains("lazy_tables"), "{e}");
+}
