@@ -87,6 +87,15 @@ impl Loss {
         matches!(self, Loss::CrossEntropy)
     }
 
+    /// How many terms of a batch of `rows` samples of `width` outputs the loss averages: its gradient times this is
+    /// the summed loss's.
+    pub fn terms(&self, rows: usize, width: usize) -> usize {
+        match self {
+            Loss::CrossEntropy => rows,
+            _ => rows * width,
+        }
+    }
+
     /// Returns the loss and writes its gradient with respect to `pred` (the logits for cross-entropy).
     /// `width` is the number of outputs per sample.
     pub fn value_and_grad(&self, pred: &[f32], target: &[f32], grad: &mut [f32], width: usize) -> f64 {

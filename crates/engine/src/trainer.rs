@@ -49,10 +49,11 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lazy_tables: bool,
     /// Trains the encoding's hashed tables (a hash grid's levels too fine to index densely) by plain SGD on the
-    /// batch's summed loss, at this rate times the schedule's factor (`lr_t / lr`), instead of by the optimizer. A
+    /// batch's summed loss (over its rows and outputs; over its rows for cross-entropy), at this rate times the
+    /// schedule's factor (`lr_t / lr`), instead of by the optimizer. A
     /// sample then moves the rows it reaches in proportion to its own error, however rarely a row is reached and
     /// whatever the batch size, where Adam moves a row reached once by a step of about the learning rate, and its
-    /// momentum keeps it moving for steps after. The tables keep no moments (8 bytes a parameter less) and their
+    /// momentum keeps it moving for steps after. The tables keep no moments (8 bytes a parameter less with Adam) and their
     /// update reads and writes half the memory. Dense levels and the network keep the optimizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_sgd: Option<f32>,
@@ -404,8 +405,8 @@ impl Trainer {
             return Err(diverged);
         }
         if let Some(rate) = self.config.table_sgd {
-            // The loss is the batch's mean: its gradient times the rows is the summed loss's.
-            let scale = rate * self.last_rows as f32 / self.config.lr;
+            let terms = self.config.loss.terms(self.last_rows, self.model.output_dims());
+            let scale = rate * terms as f32 / self.config.lr;
             self.groups.iter_mut().filter(|g| g.plain_sgd).for_each(|g| g.lr_scale = scale);
         }
         let norm = match self.config.clip_grad_norm {
