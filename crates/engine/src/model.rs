@@ -6,13 +6,13 @@ use crate::error::{EngineError, Result};
 use crate::head::Head;
 use crate::network::{Network, NetworkConfig, ParamTensor};
 use crate::optimizer::ParamGroup;
-
-/// The group of the encoding's hashed tables when they train by plain SGD ([`crate::trainer::TrainConfig::table_sgd`]).
-pub const TABLES_GROUP: &str = "hashed_tables";
 use crate::rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
+
+/// The group of the encoding's hashed tables when they train by plain SGD ([`crate::trainer::TrainConfig::table_sgd`]).
+pub const TABLES_GROUP: &str = "hashed_tables";
 
 fn default_max_features() -> usize {
     1 << 20
@@ -262,11 +262,12 @@ impl Model {
     pub fn param_groups(&self, encoding_lr_scale: f32, hashed_apart: bool) -> Vec<ParamGroup> {
         let mut groups = Vec::new();
         let encoding = self.encoding_range();
-        let hashed = if hashed_apart { self.encoding.hashed_params() } else { 0..0 };
+        // Hashed tables end the encoding's parameters; none apart is an empty range at its end.
+        let hashed = Some(self.encoding.hashed_params())
+            .filter(|h| hashed_apart && !h.is_empty())
+            .unwrap_or(encoding.end..encoding.end);
         if hashed.start > encoding.start {
             groups.push(ParamGroup::new("encoding", encoding.start..hashed.start, encoding_lr_scale));
-        } else if hashed.is_empty() && !encoding.is_empty() {
-            groups.push(ParamGroup::new("encoding", encoding.clone(), encoding_lr_scale));
         }
         if !hashed.is_empty() {
             debug_assert_eq!(hashed.end, encoding.end, "hashed tables end the encoding's parameters");

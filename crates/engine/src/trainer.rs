@@ -50,11 +50,11 @@ pub struct TrainConfig {
     pub lazy_tables: bool,
     /// Trains the encoding's hashed tables (a hash grid's levels too fine to index densely) by plain SGD on the
     /// batch's summed loss (over its rows and outputs; over its rows for cross-entropy), at this rate times the
-    /// schedule's factor (`lr_t / lr`), instead of by the optimizer. A
-    /// sample then moves the rows it reaches in proportion to its own error, however rarely a row is reached and
-    /// whatever the batch size, where Adam moves a row reached once by a step of about the learning rate, and its
-    /// momentum keeps it moving for steps after. The tables keep no moments (8 bytes a parameter less with Adam) and their
-    /// update reads and writes half the memory. Dense levels and the network keep the optimizer.
+    /// schedule's factor (`lr_t / lr`), instead of by the optimizer. A sample then moves the rows it reaches in
+    /// proportion to its own error, however rarely a row is reached and whatever the batch size, where Adam moves a
+    /// row reached once by a step of about the learning rate, and its momentum keeps it moving for steps after. The
+    /// tables keep no moments (8 bytes a parameter less with Adam) and their update reads and writes half the
+    /// memory. Dense levels and the network keep the optimizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_sgd: Option<f32>,
 }
@@ -405,6 +405,7 @@ impl Trainer {
             return Err(diverged);
         }
         if let Some(rate) = self.config.table_sgd {
+            // The group's rate follows the batch (the last one may be short), so it is set here, not at build.
             let terms = self.config.loss.terms(self.last_rows, self.model.output_dims());
             let scale = rate * terms as f32 / self.config.lr;
             self.groups.iter_mut().filter(|g| g.plain_sgd).for_each(|g| g.lr_scale = scale);

@@ -114,3 +114,28 @@ fn table_sgd_is_refused_when_not_positive_or_with_lazy_tables() {
     let e = config.validate().unwrap_err().to_string();
     assert!(e.contains("table_sgd") && e.contains("lazy_tables"), "{e}");
 }
+
+#[test]
+fn the_groups_split_off_the_hashed_levels_only_when_asked_and_only_where_there_are_some() {
+    let groups = |encoding: &str, apart: bool| {
+        let config = ModelConfig {
+            encoding: EncodingConfig::parse(encoding).unwrap(),
+            network: NetworkConfig::parse("mlp:1x16:relu").unwrap(),
+            ..Default::default()
+        };
+        let model = Model::new(config, &[(0.0, 1.0), (0.0, 1.0)], 1, 3).unwrap();
+        let names: Vec<(String, bool)> =
+            model.param_groups(10.0, apart).into_iter().map(|g| (g.name, g.plain_sgd)).collect();
+        names
+    };
+    let named = |list: &[(&str, bool)]| list.iter().map(|(n, s)| (n.to_string(), *s)).collect::<Vec<_>>();
+    // Dense coarse levels and hashed fine ones.
+    let mixed = "hashgrid:4:2:10:4:256";
+    assert_eq!(groups(mixed, true), named(&[("encoding", false), ("hashed_tables", true), ("network", false)]));
+    assert_eq!(groups(mixed, false), named(&[("encoding", false), ("network", false)]));
+    // Every level hashed (base 64 on a table of 2^10): the tables alone; every level dense (finest 16): no tables.
+    assert_eq!(groups("hashgrid:2:2:10:64:128", true), named(&[("hashed_tables", true), ("network", false)]));
+    assert_eq!(groups("hashgrid:2:2:10:4:16", true), named(&[("encoding", false), ("network", false)]));
+    // No trainable encoding at all.
+    assert_eq!(groups("fourier:4", true), named(&[("network", false)]));
+}
