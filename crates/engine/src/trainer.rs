@@ -1,5 +1,6 @@
 //! The training step: forward, loss, backward and optimizer update over buffers allocated once.
 
+use crate::encoding::Mapped;
 use crate::error::{EngineError, Result};
 use crate::loss::Loss;
 use crate::model::Model;
@@ -185,6 +186,9 @@ pub struct Trainer {
     budget_done: Option<f64>,
     /// Rows in the last batch given to [`Trainer::compute_gradients`].
     last_rows: usize,
+    /// Whether the backward steps the hashed tables itself ([`crate::encoding::Encoding::backward_stepping_hashed`]): with
+    /// `table_sgd` and no clipping.
+    tables_stepped_in_backward: bool,
 }
 
 impl Trainer {
@@ -202,7 +206,13 @@ impl Trainer {
             config.batch as f64 * per_sample as f64 * 4.0,
         )?;
         let enc_scale = config.encoding_lr_scale.unwrap_or(10.0);
-        let groups = model.param_groups(enc_scale, config.table_sgd.is_some());
+        let mut groups = model.param_groups(enc_scale, config.table_sgd.is_some());
+        // Without clipping (whose norm needs every gradient first) the hashed tables take their SGD step in the
+        // backward, and are then no group of the optimizer's.
+        let tables_stepped_in_backward = config.table_sgd.is_some() && config.clip_grad_norm.is_none();
+        if tables_stepped_in_backward {
+            groups.retain(|g| !g.plain_sgd);
+        }
         let n = model.n_params();
         let optimizer = Optimizer::new(config.optimizer, moment_params(&groups));
         let rng = rng::derived(model.seed, "data");
@@ -222,6 +232,7 @@ impl Trainer {
             sparse_encoding,
             budget_done: None,
             last_rows: 0,
+            tables_stepped_in_backward,
         };
         t.resize(t.config.batch);
         Ok(t)
@@ -313,7 +324,9 @@ impl Trainer {
         &self.grads
     }
 
-    /// Forward and backward on one batch: fills the gradients and returns the loss, without updating.
+    /// Forward and backward on one batch: fills the gradients and returns the loss, without updating, except for
+    /// the hashed tables with `table_sgd` and no clipping: those take their step here, unless the loss is not
+    /// finite, and their gradient stays zero (see [`crate::encoding::Encoding::backward_stepping_hashed`]).
     /// `inputs` are raw domain coordinates `[rows, input_dims]`; `rows` may be at most the configured batch.
     pub fn compute_gradients(&mut self, inputs: &[f32], targets: &[f32]) -> Result<f64> {
         self.forward_backward(Coordinates::F32(inputs), targets)
@@ -337,6 +350,7 @@ impl Trainer {
             )));
         }
         self.last_rows = rows;
+        let table_rate = self.table_rate(rows);
         let m = &self.model;
         let b = &mut self.buffers;
         let e = m.encoded_dims();
@@ -371,9 +385,20 @@ impl Trainer {
         if m.encoding.n_params() > 0 {
             let ge = &mut b.grad_encoded[..rows * e];
             m.network.backward(net_p, encoded, grad, ws, net_g, Some(&mut *ge));
-            match inputs {
-                Coordinates::F32(_) => m.encoding.backward(enc_p, mapped, ge, enc_g, None),
-                Coordinates::F64(_) => m.encoding.backward_f64(enc_p, &mapped64[..rows * d], ge, enc_g, None),
+            let mapped = match inputs {
+                Coordinates::F32(_) => Mapped::F32(mapped),
+                Coordinates::F64(_) => Mapped::F64(&mapped64[..rows * d]),
+            };
+            match (self.tables_stepped_in_backward, mapped) {
+                // A non-finite loss must leave every parameter as it was (see `step`), the tables too.
+                (true, _) if !loss.is_finite() => {}
+                (true, mapped) => {
+                    let model = &mut self.model;
+                    let tables = &mut model.params[..model.encoding.n_params()];
+                    model.encoding.backward_stepping_hashed(tables, mapped, ge, enc_g, table_rate);
+                }
+                (false, Mapped::F32(x)) => m.encoding.backward(enc_p, x, ge, enc_g, None),
+                (false, Mapped::F64(x)) => m.encoding.backward_f64(enc_p, x, ge, enc_g, None),
             }
         } else {
             m.network.backward(net_p, encoded, grad, ws, net_g, None);
@@ -410,17 +435,18 @@ impl Trainer {
             let scale = rate * terms as f32 / self.config.lr;
             self.groups.iter_mut().filter(|g| g.plain_sgd).for_each(|g| g.lr_scale = scale);
         }
+        let groups = &self.groups[..];
         let norm = match self.config.clip_grad_norm {
             Some(max) => {
                 let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
                 if norm.is_finite() {
                     clip_grad_norm(&mut self.grads, norm, max);
-                    self.optimizer.step(&mut self.model.params, &self.grads, lr, &self.groups);
+                    self.optimizer.step(&mut self.model.params, &self.grads, lr, groups);
                 }
                 norm
             }
             // Without clipping the norm is found in the update's own pass over the gradients.
-            None => self.optimizer.step_measured(&mut self.model.params, &self.grads, lr, &self.groups).sqrt(),
+            None => self.optimizer.step_measured(&mut self.model.params, &self.grads, lr, groups).sqrt(),
         };
         if !norm.is_finite() {
             return Err(diverged);
@@ -477,6 +503,14 @@ impl Trainer {
             self.step += 1;
         }
         result
+    }
+
+    /// The hashed tables' SGD step per unit of gradient of the mean loss over `rows` (0 without `table_sgd`): the
+    /// rate per term of the summed loss, times the terms, times the schedule's factor.
+    fn table_rate(&self, rows: usize) -> f32 {
+        let Some(rate) = self.config.table_sgd else { return 0.0 };
+        let terms = self.config.loss.terms(rows, self.model.output_dims());
+        rate * terms as f32 * (self.lr() / self.config.lr)
     }
 
     /// Zeroes the table rows the last backward touched, the only non-zero ones of a sparse encoding gradient.

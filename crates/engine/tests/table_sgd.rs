@@ -1,6 +1,7 @@
 //! Plain SGD for the hashed tables (`train.table_sgd`): the hashed rows step by the summed loss's gradient at the
 //! rate, everything else steps exactly as without it, the optimizer keeps no moments for the tables, and a
-//! checkpoint resumes such a run exactly.
+//! checkpoint resumes such a run exactly. With clipping the tables' gradient is written out and the optimizer steps
+//! them; without, the backward steps them itself, to the same parameters up to rounding.
 
 use approxlab_engine::encoding::EncodingConfig;
 use approxlab_engine::network::NetworkConfig;
@@ -11,7 +12,15 @@ use rand::Rng as _;
 const BATCH: usize = 64;
 const LR: f32 = 1e-2;
 
+/// A norm no gradient here reaches: clipping that changes nothing, but makes the trainer write out the tables'
+/// gradient for the optimizer (the norm needs all of it before any update).
+const NO_CLIP: Option<f32> = Some(1e30);
+
 fn trainer(table_sgd: Option<f32>) -> Trainer {
+    trainer_clipped(table_sgd, None)
+}
+
+fn trainer_clipped(table_sgd: Option<f32>, clip_grad_norm: Option<f32>) -> Trainer {
     let config = ModelConfig {
         // Table 2^10: the levels of 4 and 16 cells are dense (25 and 289 vertices), those of 64 and 256 hashed.
         encoding: EncodingConfig::parse("hashgrid:4:2:10:4:256").unwrap(),
@@ -22,7 +31,7 @@ fn trainer(table_sgd: Option<f32>) -> Trainer {
     // A cosine over the elapsed fraction of a time budget, which the tests set by hand: the tables' rate must
     // follow the schedule's factor.
     let schedule = Schedule::parse("cosine:0:0.001").unwrap();
-    let train = TrainConfig { lr: LR, batch: BATCH, table_sgd, schedule, ..Default::default() };
+    let train = TrainConfig { lr: LR, batch: BATCH, table_sgd, schedule, clip_grad_norm, ..Default::default() };
     let mut t = Trainer::new(model, train).unwrap();
     t.set_budget_done(0.0);
     t
@@ -38,7 +47,7 @@ fn batch(seed: u64) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn hashed_rows_take_plain_sgd_steps_on_the_summed_loss_and_the_rest_steps_as_without() {
     let rate = 3.0;
-    let (mut sgd, mut adam) = (trainer(Some(rate)), trainer(None));
+    let (mut sgd, mut adam) = (trainer_clipped(Some(rate), NO_CLIP), trainer_clipped(None, NO_CLIP));
     let hashed = sgd.model().encoding().hashed_params();
     let n = sgd.model().n_params();
     assert_eq!(hashed, (25 + 289) * 2..sgd.model().encoding().n_params(), "the two finest levels are hashed");
@@ -74,6 +83,50 @@ fn hashed_rows_take_plain_sgd_steps_on_the_summed_loss_and_the_rest_steps_as_wit
             assert_eq!(sgd.params()[hashed.end..], adam.params()[hashed.end..], "the network");
         }
     }
+}
+
+#[test]
+fn without_clipping_the_backward_steps_the_tables_as_the_optimizer_would() {
+    let rate = 3.0;
+    let (mut stepped, mut written) = (trainer(Some(rate)), trainer_clipped(Some(rate), NO_CLIP));
+    let hashed = stepped.model().encoding().hashed_params();
+    for step in 0..4u64 {
+        let fraction = step as f64 / 8.0;
+        stepped.set_budget_done(fraction);
+        written.set_budget_done(fraction);
+        let (x, y) = batch(10 + step);
+        let before = stepped.params().to_vec();
+        let a = stepped.step(&x, &y).unwrap();
+        let b = written.step(&x, &y).unwrap();
+        assert!(stepped.grads()[hashed.clone()].iter().all(|&g| g == 0.0), "no gradient written for the tables");
+        let moved = hashed.clone().filter(|&i| stepped.params()[i] != before[i]).count();
+        assert!(moved > 50, "step {step}: {moved} hashed parameters moved");
+        // The summed steps round differently from the step of the summed gradient, and later steps start from
+        // parameters that differ by that much.
+        for (i, (p, q)) in stepped.params().iter().zip(written.params()).enumerate() {
+            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "step {step}, param {i}: {p} against {q}");
+        }
+        if step == 0 {
+            assert_eq!(a.loss, b.loss);
+            // The same gradients for the dense levels and the network, so the same Adam step to the bit.
+            assert_eq!(stepped.params()[..hashed.start], written.params()[..hashed.start]);
+            assert_eq!(stepped.params()[hashed.end..], written.params()[hashed.end..]);
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_loss_leaves_the_tables_as_they_were_too() {
+    let mut run = trainer(Some(3.0));
+    let (x, y) = batch(1);
+    run.step(&x, &y).unwrap();
+    let before = run.params().to_vec();
+    let (x, mut y) = batch(2);
+    y[5] = f32::NAN;
+    let e = run.step(&x, &y).unwrap_err();
+    assert!(matches!(e, approxlab_engine::EngineError::Diverged { step: 1, .. }), "{e}");
+    assert_eq!(run.params(), &before[..], "no parameter moved");
+    assert_eq!(run.steps_done(), 1);
 }
 
 #[test]

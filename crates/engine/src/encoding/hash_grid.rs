@@ -22,7 +22,7 @@
 //! TOML: `type = "hash_grid"` with `levels`, `features_per_level`, `log2_table_size`, `base_resolution`,
 //! `finest_resolution`, each optional.
 
-use super::{parse_arg, BuildContext, Encoding, EncodingSpec};
+use super::{parse_arg, BuildContext, Encoding, EncodingSpec, Mapped};
 use crate::error::{EngineError, Result};
 use crate::optimizer::MarkedRows;
 use crate::parts::Form;
@@ -305,13 +305,15 @@ impl HashGrid {
         cells
     }
 
-    /// Adds level `l`'s share of `grad_output` to its gradient `table`, marking the rows touched in lazy mode.
+    /// Adds `scale` times level `l`'s share of `grad_output` to `table` (its gradient, or with `-rate` its
+    /// parameters), marking the rows touched in lazy mode.
     fn scatter<const D: usize, const C: usize, T: Coord>(
         &self,
         l: usize,
         input: &[T],
         grad_output: &[f32],
         table: &mut [f32],
+        scale: f32,
         mut touched: Option<&mut Touched>,
     ) {
         let (d, f, width) = (D, self.features, self.output_dims());
@@ -321,7 +323,8 @@ impl HashGrid {
             for (g, cell) in g.chunks_exact(width).zip(&cells) {
                 let g = &g[l * f..(l + 1) * f];
                 for c in 0..C {
-                    let w = cell.weight[c];
+                    // `1.0 * w` is `w` to the bit: the gradient's sums do not change for the scale.
+                    let w = scale * cell.weight[c];
                     if let Some(t) = touched.as_deref_mut() {
                         t.mark(cell.index[c]);
                     }
@@ -457,6 +460,49 @@ impl HashGrid {
             });
     }
 
+    /// The parameters' half of the backward: every level's gradient into `grad_params`, or, for the hashed levels
+    /// when `stepped` holds their parameters (`params[hashed_params()]`) and a rate, `-rate` times it into those.
+    fn scatter_levels<const D: usize, const C: usize, T: Coord>(
+        &self,
+        input: &[T],
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        stepped: Option<(&mut [f32], f32)>,
+    ) {
+        let f = self.features;
+        let (mut hashed_params, rate) = match stepped {
+            Some((p, rate)) => (Some(p), rate),
+            None => (None, 0.0),
+        };
+        // One task per level: every level scatters into its own table, so no two threads write the same value and
+        // each level adds its rows in order, making the sums independent of the thread count.
+        rayon::scope(|s| {
+            let mut rest = &mut grad_params[..];
+            for (l, level) in self.levels.iter().enumerate() {
+                let (grad_table, tail) = rest.split_at_mut(level.entries * f);
+                rest = tail;
+                if let Some(params) = hashed_params.take_if(|_| !level.dense) {
+                    // Hashed levels are the last ones, so their parameters follow one another from here.
+                    let (table, tail) = params.split_at_mut(level.entries * f);
+                    hashed_params = Some(tail);
+                    s.spawn(move |_| self.scatter::<D, C, T>(l, input, grad_output, table, -rate, None));
+                    continue;
+                }
+                let touched = self.touched.as_ref().map(|t| &t[l]);
+                s.spawn(move |_| {
+                    let mut touched = touched.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
+                    if touched.is_none() {
+                        grad_table.fill(0.0);
+                    }
+                    self.scatter::<D, C, T>(l, input, grad_output, grad_table, 1.0, touched.as_deref_mut());
+                });
+            }
+            if self.touched.is_none() {
+                rest.fill(0.0);
+            }
+        });
+    }
+
     fn backward_impl<const D: usize, const C: usize, T: Coord>(
         &self,
         params: &[f32],
@@ -465,29 +511,10 @@ impl HashGrid {
         grad_params: &mut [f32],
         grad_input: Option<&mut [f32]>,
     ) {
+        self.scatter_levels::<D, C, T>(input, grad_output, grad_params, None);
+        let Some(gx) = grad_input else { return };
         let (d, f) = (D, self.features);
         let width = self.output_dims();
-        // One task per level: every level scatters into its own table, so no two threads write the same value and
-        // each level adds its rows in order, making the sums independent of the thread count.
-        rayon::scope(|s| {
-            let mut rest = &mut grad_params[..];
-            for (l, level) in self.levels.iter().enumerate() {
-                let (table, tail) = rest.split_at_mut(level.entries * f);
-                rest = tail;
-                let touched = self.touched.as_ref().map(|t| &t[l]);
-                s.spawn(move |_| {
-                    let mut touched = touched.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
-                    if touched.is_none() {
-                        table.fill(0.0);
-                    }
-                    self.scatter::<D, C, T>(l, input, grad_output, table, touched.as_deref_mut());
-                });
-            }
-            if self.touched.is_none() {
-                rest.fill(0.0);
-            }
-        });
-        let Some(gx) = grad_input else { return };
         gx.par_chunks_mut(rows::ROWS_PER_TASK * d)
             .zip(input.par_chunks(rows::ROWS_PER_TASK * d))
             .zip(grad_output.par_chunks(rows::ROWS_PER_TASK * width))
@@ -632,6 +659,21 @@ impl Encoding for HashGrid {
         grad_input: Option<&mut [f32]>,
     ) {
         by_dims!(self.backward_impl::<f32>(params, input, grad_output, grad_params, grad_input))
+    }
+
+    fn backward_stepping_hashed(
+        &self,
+        params: &mut [f32],
+        input: Mapped,
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        rate: f32,
+    ) {
+        let hashed = &mut params[self.hashed_params()];
+        match input {
+            Mapped::F32(x) => by_dims!(self.scatter_levels::<f32>(x, grad_output, grad_params, Some((hashed, rate)))),
+            Mapped::F64(x) => by_dims!(self.scatter_levels::<f64>(x, grad_output, grad_params, Some((hashed, rate)))),
+        }
     }
 }
 
@@ -829,6 +871,38 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn stepping_the_hashed_levels_in_the_backward_is_plain_sgd_on_their_gradient() {
+        // 2-D small(): levels of 25 and 81 dense vertices, then two hashed tables of 256.
+        let g = HashGrid::new(&small(), &ctx(2)).unwrap();
+        let hashed = g.hashed_params();
+        assert_eq!(hashed, (25 + 81) * 2..g.n_params());
+        let mut rng = seeded(5);
+        let params: Vec<f32> = (0..g.n_params()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let input: Vec<f32> = (0..2 * 300).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let go: Vec<f32> = (0..8 * 300).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut grad = vec![f32::NAN; g.n_params()];
+        g.backward(&params, &input, &go, &mut grad, None);
+        let rate = 0.25;
+        let input64: Vec<f64> = input.iter().map(|&x| x as f64).collect();
+        for mapped in [Mapped::F32(&input), Mapped::F64(&input64)] {
+            let mut stepped = params.clone();
+            // A marker the stepped levels must leave alone: their gradient is never written.
+            let mut stepped_grad = vec![7.0f32; g.n_params()];
+            g.backward_stepping_hashed(&mut stepped, mapped, &go, &mut stepped_grad, rate);
+            assert_eq!(stepped_grad[..hashed.start], grad[..hashed.start], "{mapped:?}: the dense levels' gradient");
+            assert!(stepped_grad[hashed.clone()].iter().all(|&v| v == 7.0), "{mapped:?}: hashed gradient untouched");
+            assert_eq!(stepped[..hashed.start], params[..hashed.start], "{mapped:?}: dense levels not stepped");
+            let mut moved = 0;
+            for i in hashed.clone() {
+                let want = params[i] - rate * grad[i];
+                assert!((stepped[i] - want).abs() <= 1e-5, "{mapped:?}: param {i}: {} against {want}", stepped[i]);
+                moved += usize::from(stepped[i] != params[i]);
+            }
+            assert!(moved > 100, "{mapped:?}: {moved} hashed parameters moved");
+        }
     }
 
     #[test]

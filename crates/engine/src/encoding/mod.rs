@@ -93,6 +93,34 @@ pub trait Encoding: Send + Sync + std::fmt::Debug {
     fn hashed_params(&self) -> std::ops::Range<usize> {
         0..0
     }
+    /// The backward of a step that trains the hashed parameters ([`Encoding::hashed_params`]) by plain SGD: their
+    /// step, `-rate` times their gradient, is added straight into `params` as the gradient is found, and
+    /// `grad_params` is left as it was on them; every other parameter's gradient is written as by
+    /// [`Encoding::backward`]. Plain SGD exactly (the backward of the parameters reads none of them), without a
+    /// gradient the size of the tables to write, zero and sweep every step.
+    fn backward_stepping_hashed(
+        &self,
+        params: &mut [f32],
+        input: Mapped,
+        grad_output: &[f32],
+        grad_params: &mut [f32],
+        rate: f32,
+    ) {
+        // No hashed parameters: nothing to step.
+        debug_assert!(self.hashed_params().is_empty());
+        let _ = rate;
+        match input {
+            Mapped::F32(x) => self.backward(params, x, grad_output, grad_params, None),
+            Mapped::F64(x) => self.backward_f64(params, x, grad_output, grad_params, None),
+        }
+    }
+}
+
+/// A batch's coordinates mapped to the encoding's input range, in f32 or in f64 (see [`Encoding::forward_f64`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Mapped<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
 }
 
 thread_local! {
