@@ -210,6 +210,10 @@ impl Trainer {
         // Without clipping (whose norm needs every gradient first) the hashed tables take their SGD step in the
         // backward, and are then no group of the optimizer's.
         let tables_stepped_in_backward = config.table_sgd.is_some() && config.clip_grad_norm.is_none();
+        let unwritten_grads = match tables_stepped_in_backward {
+            true => model.encoding().hashed_params(),
+            false => 0..0,
+        };
         if tables_stepped_in_backward {
             groups.retain(|g| !g.plain_sgd);
         }
@@ -226,7 +230,7 @@ impl Trainer {
             step: 0,
             rng,
             groups,
-            grads: crate::memory::zeroed(n),
+            grads: crate::memory::zeroed_except(n, unwritten_grads),
             buffers: Buffers::default(),
             precision,
             sparse_encoding,
