@@ -29,6 +29,9 @@ struct FrameJob {
 
 pub struct Frames {
     sender: Option<mpsc::SyncSender<FrameJob>>,
+    /// Snapshot buffers the renderer is done with, for the next snapshots: a model's weights can be a GB (the
+    /// challenge champion's tables), and a fresh buffer per frame would cost its page faults every time.
+    spare: Option<mpsc::Receiver<Vec<f32>>>,
     handle: Option<std::thread::JoinHandle<Result<()>>>,
     wants_losses: bool,
     losses: Vec<(f64, f64)>,
@@ -47,6 +50,7 @@ impl Frames {
             if wants_losses { run.budget.steps.map_or(1024, |n| (n / out.log_every) as usize + 1) } else { 0 };
         let mut frames = Frames {
             sender: None,
+            spare: None,
             handle: None,
             wants_losses,
             losses: Vec::with_capacity(capacity),
@@ -68,8 +72,11 @@ impl Frames {
             None => render::default_frame_size(data.as_ref()),
         };
         let colormap = Colormap::parse(&config.output.colormap).map_err(|e| anyhow!("{e}"))?;
-        frames.handle = Some(std::thread::spawn(move || render_frames(rx, model, &config, data, size, colormap, &dir)));
+        let (spare_tx, spare_rx) = mpsc::channel();
+        frames.handle =
+            Some(std::thread::spawn(move || render_frames(rx, spare_tx, model, &config, data, size, colormap, &dir)));
         frames.sender = Some(tx);
+        frames.spare = Some(spare_rx);
         if trainer.steps_done() == 0 {
             frames.submit(trainer, "step 0".into(), 0.0);
         }
@@ -78,9 +85,12 @@ impl Frames {
 
     fn submit(&self, trainer: &Trainer, caption: String, progress: f32) {
         if let Some(tx) = &self.sender {
+            let mut params = self.spare.as_ref().and_then(|r| r.try_recv().ok()).unwrap_or_default();
+            params.clear();
+            params.extend_from_slice(trainer.params());
             let job = FrameJob {
                 step: trainer.steps_done(),
-                params: trainer.params().to_vec(),
+                params,
                 caption,
                 progress,
                 losses: self.losses.clone(),
@@ -113,6 +123,7 @@ impl Frames {
 #[allow(clippy::too_many_arguments)]
 fn render_frames(
     jobs: mpsc::Receiver<FrameJob>,
+    spare: mpsc::Sender<Vec<f32>>,
     mut model: Model,
     config: &RunConfig,
     data: Arc<dyn Dataset>,
@@ -121,8 +132,10 @@ fn render_frames(
     frames: &Path,
 ) -> Result<()> {
     let output = &config.output;
-    for job in jobs {
-        model.params.copy_from_slice(&job.params);
+    for mut job in jobs {
+        // The snapshot becomes the model's weights, and the model's last ones the next snapshot's buffer.
+        std::mem::swap(&mut model.params, &mut job.params);
+        let _ = spare.send(std::mem::take(&mut job.params));
         let f = model_fn(&model);
         let window = output
             .shot_window(job.step)
