@@ -88,7 +88,9 @@ const PRIMES: [u32; MAX_DIMS] = [1, 2_654_435_761, 805_459_861, 3_674_653_429, 2
 pub const MAX_DIMS: usize = 6;
 const MAX_LEVELS: usize = 32;
 const MAX_FEATURES: usize = 16;
-const MAX_LOG2_TABLE: u32 = 24;
+/// Tables of up to 2^26 rows (the challenge champion's 2^25 pay; the hash is 32 bits): what the machine cannot hold,
+/// the memory check refuses before anything is allocated.
+const MAX_LOG2_TABLE: u32 = 26;
 /// Keeps `N_l * (clamped x)` and the dense index comfortably inside u32/f32 precision.
 const MAX_RESOLUTION: usize = 1 << 20;
 
