@@ -210,10 +210,7 @@ impl Trainer {
         // Without clipping (whose norm needs every gradient first) the hashed tables take their SGD step in the
         // backward, and are then no group of the optimizer's.
         let tables_stepped_in_backward = config.table_sgd.is_some() && config.clip_grad_norm.is_none();
-        let unwritten_grads = match tables_stepped_in_backward {
-            true => model.encoding().hashed_params(),
-            false => 0..0,
-        };
+        let unwritten_grads = if tables_stepped_in_backward { model.encoding().hashed_params() } else { 0..0 };
         if tables_stepped_in_backward {
             groups.retain(|g| !g.plain_sgd);
         }
@@ -433,13 +430,12 @@ impl Trainer {
         if !loss.is_finite() {
             return Err(diverged);
         }
-        if let Some(rate) = self.config.table_sgd {
+        if self.config.table_sgd.is_some() {
             // The group's rate follows the batch (the last one may be short), so it is set here, not at build.
-            let terms = self.config.loss.terms(self.last_rows, self.model.output_dims());
-            let scale = rate * terms as f32 / self.config.lr;
+            let scale = self.table_lr_scale(self.last_rows);
             self.groups.iter_mut().filter(|g| g.plain_sgd).for_each(|g| g.lr_scale = scale);
         }
-        let groups = &self.groups[..];
+        let groups = &self.groups;
         let norm = match self.config.clip_grad_norm {
             Some(max) => {
                 let norm = sum_of_squares_with(&self.grads, &mut self.buffers.norm_partials).sqrt();
@@ -509,12 +505,17 @@ impl Trainer {
         result
     }
 
-    /// The hashed tables' SGD step per unit of gradient of the mean loss over `rows` (0 without `table_sgd`): the
-    /// rate per term of the summed loss, times the terms, times the schedule's factor.
-    fn table_rate(&self, rows: usize) -> f32 {
+    /// The hashed tables' learning rate as a multiple of the scheduled one, for a batch of `rows` (0 without
+    /// `table_sgd`): the rate per term of the summed loss, times the terms, over the base rate.
+    fn table_lr_scale(&self, rows: usize) -> f32 {
         let Some(rate) = self.config.table_sgd else { return 0.0 };
-        let terms = self.config.loss.terms(rows, self.model.output_dims());
-        rate * terms as f32 * (self.lr() / self.config.lr)
+        rate * self.config.loss.terms(rows, self.model.output_dims()) as f32 / self.config.lr
+    }
+
+    /// The hashed tables' SGD step per unit of gradient of the mean loss, as the optimizer would take it for their
+    /// group (`lr * lr_scale`), for a step in the backward.
+    fn table_rate(&self, rows: usize) -> f32 {
+        self.lr() * self.table_lr_scale(rows)
     }
 
     /// Zeroes the table rows the last backward touched, the only non-zero ones of a sparse encoding gradient.
