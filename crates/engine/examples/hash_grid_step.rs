@@ -1,0 +1,87 @@
+//! The hash grid's share of a challenge step, measured alone: the champion's encoding (8 levels x 4 features,
+//! tables of 2^25, finest 65,536) over a batch of 393,216 points drawn as the error-field sampler draws them (90 %
+//! from the cells of a 512 x 512 field near the Mandelbrot set's boundary, in cell order, the rest uniform), its
+//! forward and its backward with the hashed tables stepped in place.
+//!
+//!     cargo run --release -p approxlab-engine --example hash_grid_step [-- REPEATS]
+//!
+//! Prints the median milliseconds of each pass over REPEATS (default 15) batches, on the default thread pool.
+
+use approxlab_engine::encoding::{hash_grid::HashGridSpec, BuildContext, EncodingSpec, Mapped};
+use approxlab_engine::memory;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+const BATCH: usize = 393_216;
+const FIELD: usize = 512;
+const HARD_SHARE: f64 = 0.9;
+
+/// Whether the centre of field cell (i, j) of the protocol's window escapes late (near the boundary).
+fn near_boundary(i: usize, j: usize) -> bool {
+    let cx = -2.65 + 3.8 * (i as f64 + 0.5) / FIELD as f64;
+    let cy = -1.2 + 2.4 * (j as f64 + 0.5) / FIELD as f64;
+    let (mut x, mut y) = (0.0f64, 0.0f64);
+    for n in 0..200 {
+        if x * x + y * y > 4.0 {
+            return n > 8;
+        }
+        (x, y) = (x * x - y * y + cx, 2.0 * x * y + cy);
+    }
+    true
+}
+
+fn batch(rng: &mut rand_pcg::Pcg64Mcg) -> Vec<f64> {
+    let hard: Vec<(usize, usize)> =
+        (0..FIELD).flat_map(|j| (0..FIELD).map(move |i| (i, j))).filter(|&(i, j)| near_boundary(i, j)).collect();
+    let n_hard = (BATCH as f64 * HARD_SHARE) as usize;
+    let mut points = Vec::with_capacity(2 * BATCH);
+    for k in 0..n_hard {
+        let (i, j) = hard[k * hard.len() / n_hard];
+        points.push((i as f64 + rng.gen::<f64>()) / FIELD as f64);
+        points.push((j as f64 + rng.gen::<f64>()) / FIELD as f64);
+    }
+    for _ in n_hard..BATCH {
+        points.push(rng.gen::<f64>());
+        points.push(rng.gen::<f64>());
+    }
+    points
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let repeats: usize = std::env::args().nth(1).map_or(15, |s| s.parse().expect("REPEATS: a count"));
+    let spec = HashGridSpec::from_args(&["8", "4", "25", "16", "65536"]).expect("the champion's grid");
+    let grid = spec.build(&BuildContext { input_dims: 2, seed: 1, max_features: 1 << 20 }).expect("builds");
+    println!("{}", grid.describe());
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
+    let mut params = memory::zeroed(grid.n_params());
+    grid.init_params(&mut params, &mut approxlab_engine::rng::seeded(3));
+    let mut grads = memory::zeroed_except(grid.n_params(), grid.hashed_params());
+    let width = grid.output_dims();
+    let mut out = vec![0.0f32; BATCH * width];
+    let grad_out: Vec<f32> = (0..BATCH * width).map(|_| rng.gen_range(-1e-6f32..1e-6)).collect();
+    let (mut forward, mut backward) = (Vec::new(), Vec::new());
+    for r in 0..repeats + 2 {
+        let x = batch(&mut rng);
+        let t = Instant::now();
+        grid.forward_f64(&params, &x, &mut out);
+        let f = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        grid.backward_stepping_hashed(&mut params, Mapped::F64(&x), &grad_out, &mut grads, 15.0);
+        let b = t.elapsed().as_secs_f64() * 1e3;
+        if r >= 2 {
+            forward.push(f);
+            backward.push(b);
+        }
+    }
+    let checksum: f64 = out.iter().map(|&v| v as f64).sum();
+    println!(
+        "batch {BATCH}: forward {:.1} ms, backward {:.1} ms (median of {repeats}; checksum {checksum:.6e})",
+        median(forward),
+        median(backward)
+    );
+}
