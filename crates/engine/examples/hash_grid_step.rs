@@ -78,6 +78,20 @@ fn main() {
             backward.push(b);
         }
     }
+    // The same passes chunk by chunk (forward then backward of each chunk), as a step cut into chunks would run
+    // them: how much of the backward is its cache misses, which a chunk's forward has just taken.
+    let chunk: usize = std::env::var("CHUNK").ok().map_or(16384, |s| s.parse().expect("CHUNK: a count"));
+    let mut chunked = Vec::new();
+    for _ in 0..repeats {
+        let x = batch(&mut rng);
+        let t = Instant::now();
+        for (x, (o, g)) in x.chunks(2 * chunk).zip(out.chunks_mut(chunk * width).zip(grad_out.chunks(chunk * width))) {
+            grid.forward_f64(&params, x, o);
+            grid.backward_stepping_hashed(&mut params, Mapped::F64(x), g, &mut grads, 15.0);
+        }
+        chunked.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("chunks of {chunk}: forward and backward {:.1} ms", median(chunked));
     let checksum: f64 = out.iter().map(|&v| v as f64).sum();
     println!(
         "batch {BATCH}: forward {:.1} ms, backward {:.1} ms (median of {repeats}; checksum {checksum:.6e})",
