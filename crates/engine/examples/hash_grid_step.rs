@@ -6,6 +6,8 @@
 //!     cargo run --release -p approxlab-engine --example hash_grid_step [-- REPEATS]
 //!
 //! Prints the median milliseconds of each pass over REPEATS (default 15) batches, on the default thread pool.
+//! `TABLE=N` sets the tables to 2^N entries (default 25, the champion's): with `TABLE=12` every level fits in cache,
+//! so the passes take only their arithmetic, and the difference to the default is what the cache misses cost.
 
 use approxlab_engine::encoding::{hash_grid::HashGridSpec, BuildContext, EncodingSpec, Mapped};
 use approxlab_engine::memory;
@@ -54,7 +56,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let repeats: usize = std::env::args().nth(1).map_or(15, |s| s.parse().expect("REPEATS: a count"));
-    let spec = HashGridSpec::from_args(&["8", "4", "25", "16", "65536"]).expect("the champion's grid");
+    let table = std::env::var("TABLE").unwrap_or_else(|_| "25".into());
+    let spec = HashGridSpec::from_args(&["8", "4", &table, "16", "65536"]).expect("the champion's grid");
     let grid = spec.build(&BuildContext { input_dims: 2, seed: 1, max_features: 1 << 20 }).expect("builds");
     println!("{}", grid.describe());
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
