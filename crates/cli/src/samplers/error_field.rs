@@ -24,8 +24,8 @@ use std::sync::Arc;
 const DECAY: f32 = 0.5;
 
 /// Rows per chunk of a batch's hard draws. Each chunk draws from its own stream, so that the chunks run on every core
-/// (drawn serially, the hard share of the champion's batch left a core idle for 3 % of a step) and the batch is the
-/// same whatever the thread count.
+/// (drawn serially, the hard share of the champion's batch left one core idle for about 4 % of a step) and the batch
+/// is the same whatever the thread count. A fixed training set's draws (a random point of each drawn cell) stay serial.
 const DRAW_CHUNK: usize = 8192;
 
 /// One batch's random streams, one per chunk of rows, seeded from the field's own stream.
@@ -160,8 +160,9 @@ impl ErrorFieldSampler {
     /// Draws `rows` cells in proportion to the field, in cell order. Stratified: one uniform draw in each of `rows`
     /// equal slices of the cumulative weight, so a cell's count is less than two from its expected count (independent
     /// draws would scatter it by its square root), in one pass over the field per chunk of rows (after one search
-    /// for the chunk's first cell) instead of a search per point. A batch in cell order also makes the model's table lookups of neighbouring points hit the same cache lines (a
-    /// batch is a sum, so its order changes no gradient beyond rounding).
+    /// for the chunk's first cell) instead of a search per point. A batch in cell order also makes the model's table
+    /// lookups of neighbouring points hit the same cache lines (a batch is a sum, so its order changes no gradient
+    /// beyond rounding).
     fn draw_cells(&mut self, rows: usize) {
         self.build_cdf();
         let total = *self.cdf.last().unwrap_or(&0.0);
@@ -172,8 +173,9 @@ impl ErrorFieldSampler {
         self.drawn.par_chunks_mut(DRAW_CHUNK).enumerate().for_each(|(j, drawn)| {
             let mut rng = streams.chunk(j);
             let first = j * DRAW_CHUNK;
-            // The cell that the scan from the first cell would have reached: the first whose cumulative weight passes
-            // the chunk's lowest possible draw (the weights only grow).
+            // Where a scan from the first cell would stand at this chunk, or before: the first cell whose cumulative
+            // weight passes the chunk's lowest possible draw (the weights only grow), so the scan below ends where
+            // the serial one would.
             let mut c = cdf.partition_point(|&w| w <= first as f64 / rows as f64 * total);
             for (i, cell) in (first..).zip(drawn.iter_mut()) {
                 let u = (i as f64 + rng.gen::<f64>()) / rows as f64 * total;
@@ -310,7 +312,8 @@ mod tests {
         assert_eq!(y, truth);
     }
 
-    /// Stratified draws: every cell gets its expected share of the hard points to within two points, in cell order.
+    /// Stratified draws: every cell gets its expected share of the hard points to within two points, in cell order;
+    /// 10,000 rows are two chunks of draws, the second starting from its own search.
     #[test]
     fn each_cell_gets_its_share_of_the_hard_points_to_within_two() {
         let (batch, grid) = (10_000, 4);
@@ -326,9 +329,10 @@ mod tests {
         }
     }
 
-    /// The hard draws run in chunks on every core, each chunk from its own stream: the batch is the same to the bit
-    /// on one thread and on three, and spans several chunks with a field that is not flat, so that a chunk's start
-    /// cell comes from its search, not from the scan before it.
+    /// The hard draws run in chunks on every core, each chunk from its own stream: a batch of several chunks, from a
+    /// field that is not flat, is the same to the bit on one thread and on three, its cells in order across the
+    /// chunks. (That each chunk starts at the right cell is what the stratified counts above check across a chunk's
+    /// end.)
     #[test]
     fn a_batch_is_the_same_whatever_the_thread_count() {
         let batch = 5 * DRAW_CHUNK / 2;
